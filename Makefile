@@ -1,0 +1,54 @@
+# The interface of the project: every target works from a fresh clone.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO_DAYS ?= 5
+DEMO_SCALE ?= medium
+
+.PHONY: install demo test lint format bench reliability warehouse-up warehouse-down clean
+
+install: $(VENV)/.installed profiles.yml
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+profiles.yml: profiles.yml.example
+	@if [ -f $@ ]; then echo "profiles.yml exists; compare it with profiles.yml.example"; \
+	else cp $< $@; echo "created profiles.yml from profiles.yml.example"; fi
+
+warehouse-up: install
+	$(BIN)/python -m ingest warehouse up
+
+warehouse-down: install
+	$(BIN)/python -m ingest warehouse down
+
+# The whole job on the built-in sandbox tenant, over several simulated days.
+demo: warehouse-up
+	DEMO_DAYS=$(DEMO_DAYS) DEMO_SCALE=$(DEMO_SCALE) $(BIN)/python -m ingest.demo
+
+test: install
+	$(BIN)/python -m pytest
+	$(MAKE) --no-print-directory lint
+
+lint: warehouse-up
+	$(BIN)/ruff check ingest tests
+	$(BIN)/ruff format --check ingest tests
+	$(BIN)/sqlfluff lint dbt_project
+
+format: install
+	$(BIN)/ruff format ingest tests
+	$(BIN)/ruff check --fix ingest tests
+	$(BIN)/sqlfluff fix dbt_project
+
+bench: install
+	@echo "no benchmarks yet: the loader benchmark arrives with the performance issue"
+
+reliability: install
+	$(BIN)/python -m pytest -m slow
+
+clean:
+	rm -rf target logs .pytest_cache .ruff_cache

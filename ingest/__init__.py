@@ -1,0 +1,1 @@
+"""peoplestack's loader: SAP SuccessFactors and Salesforce into raw schemas of a Postgres warehouse."""

@@ -1,0 +1,31 @@
+"""The project's exceptions: one root, and an exit code for the CLI on each kind."""
+
+from __future__ import annotations
+
+
+class PeoplestackError(Exception):
+    """Anything the CLI reports as one clear line; exit code 1 unless a subclass says otherwise."""
+
+    exit_code = 1
+
+
+class ConfigurationError(PeoplestackError):
+    """A missing or invalid setting, or a wrong command line (exit code 2)."""
+
+    exit_code = 2
+
+
+class WarehouseError(PeoplestackError):
+    """The warehouse cannot be reached, started or stopped."""
+
+
+class SourceError(PeoplestackError):
+    """A source API answered in a way the loader cannot trust."""
+
+
+class RunLockedError(PeoplestackError):
+    """Another run holds the warehouse's run lock."""
+
+
+class QualityGateError(PeoplestackError):
+    """Too many records failed their contract: the run is FAILED and cursors stay put."""

