@@ -28,7 +28,7 @@ warehouse-down: install
 
 # The whole job on the built-in sandbox tenant, over several simulated days.
 demo: warehouse-up
-	DEMO_DAYS=$(DEMO_DAYS) DEMO_SCALE=$(DEMO_SCALE) $(BIN)/python -m ingest.demo
+	DEMO_DAYS=$(DEMO_DAYS) DEMO_SCALE=$(DEMO_SCALE) bash scripts/demo.sh
 
 test: install
 	$(BIN)/python -m pytest

@@ -1,1 +1,1 @@
-"""peoplestack's loader: SAP SuccessFactors and Salesforce into raw schemas of a Postgres warehouse."""
+"""peoplestack's loader: SuccessFactors and Salesforce into a Postgres warehouse's raw schemas."""

@@ -1,4 +1,4 @@
-"""Command line: ``python -m ingest [run options] | warehouse ... | sandbox ... | check | status``."""
+"""Command line: ``python -m ingest [options] | warehouse | sandbox | check | status``."""
 
 from __future__ import annotations
 

@@ -216,7 +216,9 @@ class LocalWarehouse:
         except subprocess.TimeoutExpired:
             raise WarehouseError(f"{args[0]} did not finish within {timeout:.0f} s") from None
         if done.returncode != 0:
-            raise WarehouseError(f"{args[0]} failed: {done.stdout.strip()[-800:]}{self._log_tail()}")
+            raise WarehouseError(
+                f"{args[0]} failed: {done.stdout.strip()[-800:]}{self._log_tail()}"
+            )
         return done.stdout
 
     def _log_tail(self) -> str:

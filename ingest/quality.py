@@ -1,0 +1,107 @@
+"""The per-record contract (key present, timestamps parse, types coerce) and the run's verdict."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+SUCCESS = "SUCCESS"
+SUCCESS_WITH_REJECTS = "SUCCESS_WITH_REJECTS"
+FAILED = "FAILED"
+
+_ODATA_DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
+
+
+def parse_salesforce_datetime(text: str) -> datetime:
+    """``2026-03-02T08:01:07.000+0000`` (Salesforce's REST format) to an aware datetime."""
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z").astimezone(UTC)
+
+
+def parse_odata_date(text: str) -> datetime:
+    """OData v2 ``/Date(ms)/`` or ``/Date(ms+0000)/`` to an aware UTC datetime."""
+    match = _ODATA_DATE.match(text)
+    if match is None:
+        raise ValueError(f"not an OData date: {text[:40]!r}")
+    # The offset tells the zone the time was entered in; the milliseconds are already UTC.
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=int(match.group(1)))
+
+
+def parse_iso_datetime(text: str) -> datetime:
+    """ISO 8601 with a zone (OData v4 ``Edm.DateTimeOffset``) to an aware UTC datetime."""
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if value.tzinfo is None:
+        raise ValueError(f"timestamp without a time zone: {text[:40]!r}")
+    return value.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class RecordContract:
+    """What every record of one resource must satisfy before it is loaded."""
+
+    key: tuple[str, ...]
+    cursor: str | None
+    parse_time: Callable[[str], datetime]
+    timestamps: tuple[str, ...] = ()
+    types: Mapping[str, type | tuple[type, ...]] = field(default_factory=dict)
+
+    def violation(self, record: Mapping[str, Any]) -> str | None:
+        """Why the record breaks the contract, or None when it keeps it."""
+        for name in self.key:
+            value = record.get(name)
+            if value is None or (isinstance(value, str) and not value.strip()):
+                return f"missing key {name}"
+        for name in self.timestamps:
+            value = record.get(name)
+            if value is None:
+                if name == self.cursor:
+                    return f"missing {name}"
+                continue
+            if not isinstance(value, str):
+                return f"{name} is not a timestamp: {value!r}"
+            try:
+                self.parse_time(value)
+            except ValueError:
+                return f"{name} does not parse as a timestamp: {value[:40]!r}"
+        for name, expected in self.types.items():
+            value = record.get(name)
+            if value is None:
+                continue
+            # bool is an int in Python; a flag must be a real JSON boolean and vice versa.
+            if isinstance(value, bool) != (expected is bool) or not isinstance(value, expected):
+                return f"type clash on {name}: expected {_type_name(expected)}, got {value!r}"
+        return None
+
+    def key_of(self, record: Mapping[str, Any]) -> str:
+        return "|".join(str(record[name]) for name in self.key)
+
+
+def reject_row(
+    resource: str, reason: str, record: Mapping[str, Any], extracted_at: datetime
+) -> dict[str, Any]:
+    """A row of the rejects table: the reason and the payload exactly as received."""
+    return {
+        "resource": resource,
+        "reason": reason,
+        "payload": json.dumps(record, default=str, sort_keys=True),
+        "extracted_at": extracted_at,
+    }
+
+
+def verdict(extracted: int, rejected: int, threshold: float) -> str:
+    """SUCCESS, SUCCESS_WITH_REJECTS (rate at or under the threshold) or FAILED."""
+    if rejected == 0:
+        return SUCCESS
+    if extracted and rejected / extracted <= threshold:
+        return SUCCESS_WITH_REJECTS
+    return FAILED
+
+
+def _type_name(expected: type | tuple[type, ...]) -> str:
+    names = {bool: "boolean", str: "text", int: "integer", float: "number"}
+    if isinstance(expected, tuple):
+        return " or ".join(names.get(t, t.__name__) for t in expected)
+    return names.get(expected, expected.__name__)

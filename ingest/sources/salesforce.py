@@ -1,0 +1,155 @@
+"""Salesforce ``User`` through the REST query API into ``raw_salesforce.users``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC
+from typing import Any
+
+import requests
+from dlt.common.normalizers.naming.snake_case import NamingConvention
+
+from ingest.config import RunOptions, SalesforceSettings
+from ingest.errors import SourceError
+from ingest.quality import RecordContract, parse_salesforce_datetime
+from ingest.sources.auth import SalesforceToken
+from ingest.sources.http import ApiClient, retrying_client
+from ingest.sources.incremental import Window
+
+SOURCE = "salesforce"
+naming = NamingConvention()
+# The fields the warehouse relies on; custom fields (``__c``) the org adds come along too.
+USER_FIELDS = (
+    "Id",
+    "Username",
+    "Name",
+    "FirstName",
+    "LastName",
+    "Email",
+    "Division",
+    "Department",
+    "Title",
+    "Audit_Phase__c",
+    "IsActive",
+    "EmployeeNumber",
+    "FederationIdentifier",
+    "ManagerId",
+    "CreatedDate",
+    "LastModifiedDate",
+    "SystemModstamp",
+)
+USER_TIMESTAMPS = ("CreatedDate", "LastModifiedDate", "SystemModstamp")
+USER_CONTRACT = RecordContract(
+    key=("Id",),
+    cursor="SystemModstamp",
+    parse_time=parse_salesforce_datetime,
+    timestamps=USER_TIMESTAMPS,
+    types={
+        **{name: str for name in USER_FIELDS if name not in ("IsActive",)},
+        "IsActive": bool,
+    },
+)
+# Raw keeps the wire values; timestamps stay text exactly as sent (staging casts them).
+USER_COLUMNS: dict[str, dict[str, Any]] = {
+    naming.normalize_identifier(name): {"data_type": "bool" if name == "IsActive" else "text"}
+    for name in USER_FIELDS
+}
+PAGE_SIZE = 2000
+
+
+class SalesforceApi:
+    """The REST API of one org, with its token and a quota guard."""
+
+    def __init__(self, settings: SalesforceSettings, options: RunOptions) -> None:
+        self.settings = settings
+        self._quota_stop_ratio = options.quota_stop_ratio
+        client = retrying_client(options.request_max_attempts, options.request_backoff_factor)
+        self.tokens = SalesforceToken(settings, client.session)
+        self.client = ApiClient(
+            "Salesforce",
+            lambda: self.tokens.instance_url,
+            self.tokens,
+            client,
+            check_response=self._check_quota,
+        )
+
+    @property
+    def data_path(self) -> str:
+        return f"/services/data/v{self.settings.api_version}"
+
+    def _check_quota(self, response: requests.Response) -> None:
+        if response.status_code == 403 and "REQUEST_LIMIT_EXCEEDED" in response.text:
+            raise SourceError("Salesforce API quota is spent (REQUEST_LIMIT_EXCEEDED); stopped")
+        usage = _api_usage(response.headers.get("Sforce-Limit-Info", ""))
+        if usage is not None and usage[1] > 0 and usage[0] / usage[1] >= self._quota_stop_ratio:
+            raise SourceError(
+                f"Salesforce API usage is at {usage[0]}/{usage[1]} "
+                f"(stopping at {self._quota_stop_ratio:.0%} to leave the org's quota to others)"
+            )
+
+    def user_fields(self) -> list[str]:
+        """The known fields plus every custom field the org's User has today."""
+        describe = self.client.get_json(f"{self.data_path}/sobjects/User/describe")
+        if not isinstance(describe, dict) or not isinstance(describe.get("fields"), list):
+            raise SourceError("Salesforce describe answered in an unknown shape (no 'fields')")
+        available = [f.get("name") for f in describe["fields"] if isinstance(f, dict)]
+        missing = [name for name in USER_FIELDS if name not in available]
+        if missing:
+            raise SourceError(f"Salesforce User lacks field(s) {', '.join(missing)}")
+        custom = sorted(n for n in available if n.endswith("__c") and n not in USER_FIELDS)
+        return [*USER_FIELDS, *custom]
+
+    def query_pages(self, soql: str) -> Iterator[list[dict[str, Any]]]:
+        """All pages of one SOQL query, following ``nextRecordsUrl``."""
+        headers = {"Sforce-Query-Options": f"batchSize={PAGE_SIZE}"}
+        body = self.client.get_json(f"{self.data_path}/query", {"q": soql}, headers)
+        while True:
+            records, next_url = _page_of(body)
+            yield records
+            if next_url is None:
+                return
+            body = self.client.get_json(next_url, headers=headers)
+
+
+def users_soql(fields: list[str], window: Window) -> str:
+    where = ""
+    if window.start is not None:
+        start = window.start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        where = f" WHERE SystemModstamp >= {start}"
+    return f"SELECT {', '.join(fields)} FROM User{where} ORDER BY SystemModstamp ASC, Id ASC"
+
+
+def fetch_users(api: SalesforceApi, window: Window) -> Iterator[list[dict[str, Any]]]:
+    yield from api.query_pages(users_soql(api.user_fields(), window))
+
+
+def flatten_user(record: dict[str, Any]) -> dict[str, Any]:
+    record.pop("attributes", None)
+    return record
+
+
+def _page_of(body: Any) -> tuple[list[dict[str, Any]], str | None]:
+    """Records and next link of a query answer; any other shape is an error, not zero rows."""
+    if (
+        not isinstance(body, dict)
+        or not isinstance(body.get("records"), list)
+        or not isinstance(body.get("done"), bool)
+    ):
+        keys = sorted(body)[:6] if isinstance(body, dict) else type(body).__name__
+        raise SourceError(f"Salesforce query answered in an unknown shape (keys: {keys})")
+    next_url = body.get("nextRecordsUrl")
+    if not body["done"] and not isinstance(next_url, str):
+        raise SourceError("Salesforce query says it is not done but gives no nextRecordsUrl")
+    return body["records"], (next_url if not body["done"] else None)
+
+
+def _api_usage(header: str) -> tuple[int, int] | None:
+    for part in header.split(","):
+        name, _, value = part.strip().partition("=")
+        if name == "api-usage" and "/" in value:
+            used, _, limit = value.partition("/")
+            try:
+                return int(used), int(limit)
+            except ValueError:
+                return None
+    return None
