@@ -34,6 +34,7 @@ RAW_SCHEMAS = {
 # Resources whose records can vanish: a full refresh marks the missing ones deleted.
 DELETION_TRACKED = {("salesforce", "users"): "id", ("successfactors", "users"): "user_id"}
 DRY_RUN = "DRY_RUN"
+SANDBOX_LEARNING_INTERVAL_SECONDS = 0.0
 
 
 @dataclass
@@ -55,6 +56,8 @@ class RunRequest:
 def run(args: argparse.Namespace) -> int:
     """``python -m ingest``: load every selected source; exit 0 on success, 1 on failure."""
     request = RunRequest(args.full_refresh, _parse_since(args.since), args.dry_run)
+    # dlt's own log lines would repeat (less clearly) what the reporter says.
+    os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
     with _sandbox_if_asked(args):
         options = config.load_run_options()
         names = _selected_sources(args.sources)
@@ -146,12 +149,11 @@ def _load_source(
                     counters.api_requests = requests_made()
             pipeline.normalize()
             result.status = _source_verdict(result.resources, options.reject_threshold)
+            # Packages not loaded here die with the temporary pipelines directory.
             if result.status == FAILED:
                 result.error = _reject_summary(result.resources, options.reject_threshold)
-                pipeline.drop_pending_packages()
             elif request.dry_run:
                 result.status = DRY_RUN
-                pipeline.drop_pending_packages()
             else:
                 info = pipeline.load()
                 info.raise_on_failed_jobs()
@@ -161,8 +163,6 @@ def _load_source(
         except Exception as exc:  # a source that cannot be trusted fails loudly; others go on
             result.status = FAILED
             result.error = _describe(exc)
-            with contextlib.suppress(Exception):
-                pipeline.drop_pending_packages()
     for counters in result.resources:
         counters.finished_at = counters.finished_at or datetime.now(UTC)
         reporter.event(
@@ -287,8 +287,8 @@ def _overall(results: list[SourceResult]) -> str:
 def _columns(pipeline: dlt.Pipeline) -> dict[str, set[str]]:
     if not pipeline.schema_names:
         return {}
-    schema = pipeline.default_schema
-    return {name: set(table.get("columns", {})) for name, table in schema.data_tables().items()}
+    tables = pipeline.default_schema.data_tables()
+    return {table["name"]: set(table.get("columns", {})) for table in tables}
 
 
 def _new_columns(before: dict[str, set[str]], after: dict[str, set[str]]) -> dict[str, list[str]]:

@@ -30,6 +30,13 @@ def parse_odata_date(text: str) -> datetime:
     return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=int(match.group(1)))
 
 
+def parse_epoch_ms(value: int | str) -> datetime:
+    """Milliseconds since the epoch (SuccessFactors Learning's dates) to an aware datetime."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(f"not epoch milliseconds: {value!r}")
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=int(value))
+
+
 def parse_iso_datetime(text: str) -> datetime:
     """ISO 8601 with a zone (OData v4 ``Edm.DateTimeOffset``) to an aware UTC datetime."""
     value = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -43,10 +50,13 @@ class RecordContract:
     """What every record of one resource must satisfy before it is loaded."""
 
     key: tuple[str, ...]
+    # The source's modification time of a record; None when the API has none.
     cursor: str | None
-    parse_time: Callable[[str], datetime]
+    parse_time: Callable[[Any], datetime]
     timestamps: tuple[str, ...] = ()
     types: Mapping[str, type | tuple[type, ...]] = field(default_factory=dict)
+    # What makes two records of one key different versions (default: the cursor).
+    version_fields: tuple[str, ...] = ()
 
     def violation(self, record: Mapping[str, Any]) -> str | None:
         """Why the record breaks the contract, or None when it keeps it."""
@@ -60,12 +70,10 @@ class RecordContract:
                 if name == self.cursor:
                     return f"missing {name}"
                 continue
-            if not isinstance(value, str):
-                return f"{name} is not a timestamp: {value!r}"
             try:
                 self.parse_time(value)
-            except ValueError:
-                return f"{name} does not parse as a timestamp: {value[:40]!r}"
+            except (ValueError, TypeError, OverflowError):
+                return f"{name} does not parse as a timestamp: {str(value)[:40]!r}"
         for name, expected in self.types.items():
             value = record.get(name)
             if value is None:
@@ -77,6 +85,10 @@ class RecordContract:
 
     def key_of(self, record: Mapping[str, Any]) -> str:
         return "|".join(str(record[name]) for name in self.key)
+
+    def version_of(self, record: Mapping[str, Any]) -> str:
+        fields = self.version_fields or ((self.cursor,) if self.cursor else ())
+        return "|".join(str(record.get(name)) for name in fields)
 
 
 def reject_row(

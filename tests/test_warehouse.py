@@ -6,9 +6,9 @@ import os
 
 import psycopg2
 import pytest
-from conftest import REPO_ROOT, Database, free_port, run_cli, run_dbt
 
 from ingest.warehouse import LOCAL_DATABASE, LOCAL_HOST, LOCAL_PORT, resolve_target
+from tests.conftest import REPO_ROOT, Database, free_port, run_cli, run_dbt
 
 
 def test_without_pghost_the_local_warehouse_is_the_target() -> None:

@@ -18,7 +18,7 @@ from urllib.parse import urljoin
 import requests
 from dlt.sources.helpers.requests import Client
 from dlt.sources.helpers.requests.retry import _make_retry
-from requests import Session
+from dlt.sources.helpers.requests.session import Session
 from tenacity import wait_random
 
 from ingest.errors import SourceError
@@ -75,16 +75,14 @@ class ApiClient:
         client: _JitteredClient,
         *,
         check_response: Callable[[requests.Response], None] | None = None,
-        min_interval_seconds: float = 0.0,
+        pacer: Pacer | None = None,
     ) -> None:
         self.name = name
         self._base_url = base_url
         self._tokens = tokens
         self._client = client
         self._check_response = check_response
-        self._min_interval = min_interval_seconds
-        self._next_call_at = 0.0
-        self._pace_lock = threading.Lock()
+        self._pacer = pacer
 
     @property
     def requests_made(self) -> int:
@@ -130,7 +128,8 @@ class ApiClient:
     def _send(
         self, url: str, params: Mapping[str, str] | None, headers: Mapping[str, str]
     ) -> requests.Response:
-        self._pace()
+        if self._pacer is not None:
+            self._pacer.wait_turn()
         try:
             response = self._client.session.get(url, params=params, headers=dict(headers))
         except requests.RequestException as exc:
@@ -139,14 +138,23 @@ class ApiClient:
             ) from None
         return response
 
-    def _pace(self) -> None:
-        """Keep at least ``min_interval_seconds`` between calls, across threads."""
-        if self._min_interval <= 0:
+
+class Pacer:
+    """At least ``min_interval_seconds`` between calls, shared by every client of one tenant."""
+
+    def __init__(self, min_interval_seconds: float) -> None:
+        self._interval = min_interval_seconds
+        self._next_call_at = 0.0
+        self._lock = threading.Lock()
+
+    def wait_turn(self) -> None:
+        if self._interval <= 0:
             return
-        with self._pace_lock:
+        with self._lock:
             now = time.monotonic()
             wait = self._next_call_at - now
-            self._next_call_at = max(now, self._next_call_at) + self._min_interval
+            # A tenth more than the interval: arrival jitter must not make calls look early.
+            self._next_call_at = max(now, self._next_call_at) + self._interval * 1.1
         if wait > 0:
             time.sleep(wait)
 

@@ -82,15 +82,23 @@ def raw_resource(
     full_refresh: bool = False,
     since: datetime | None = None,
     progress: Callable[[ResourceCounters], None] | None = None,
+    dedup_horizon: timedelta | bool | None = True,
 ) -> DltResource:
-    """A dlt resource appending every new version of ``table`` and its rejects."""
+    """A dlt resource appending every new version of ``table`` and its rejects.
+
+    ``dedup_horizon``: how far behind the newest cursor versions are remembered to skip
+    re-reads (True: the overlap; None: remember every key, for small sets without a cursor).
+    """
+    if dedup_horizon is True:
+        dedup_horizon = overlap
 
     def records() -> Iterator[Any]:
         state = dlt.current.resource_state()
         window = plan_window(state, overlap, full_refresh, since)
         extracted_at = datetime.now(UTC)
         # Versions already landed near the cursor: the overlap re-reads them on purpose.
-        recent: dict[str, str] = dict(state.get("recent", {}))
+        # key -> [version, modified at (ISO) or None]
+        recent: dict[str, list[Any]] = dict(state.get("recent", {}))
         seen: set[tuple[str, str]] = set()
         newest: datetime | None = (
             datetime.fromisoformat(state["cursor"]) if state.get("cursor") else None
@@ -106,19 +114,22 @@ def raw_resource(
                     counters.count_reject(reason)
                     rejects.append(reject_row(name, reason, record, extracted_at))
                     continue
-                key = contract.key_of(record)
-                version = str(record[contract.cursor]) if contract.cursor else ""
-                if (key, version) in seen or (not full_refresh and recent.get(key) == version):
+                key, version = contract.key_of(record), contract.version_of(record)
+                landed = recent.get(key)
+                if (key, version) in seen or (
+                    not full_refresh and landed is not None and landed[0] == version
+                ):
                     counters.duplicates += 1
                     continue
                 seen.add((key, version))
-                if contract.cursor:
-                    changed_at = contract.parse_time(version)
-                    if newest is None or changed_at > newest:
-                        newest = changed_at
-                    recent[key] = version
-                    if len(recent) > RECENT_PRUNE_SIZE:
-                        recent = _within(recent, newest - overlap, contract)
+                changed_at = (
+                    contract.parse_time(record[contract.cursor]) if contract.cursor else None
+                )
+                if changed_at is not None and (newest is None or changed_at > newest):
+                    newest = changed_at
+                recent[key] = [version, changed_at.isoformat() if changed_at else None]
+                if dedup_horizon is not None and len(recent) > RECENT_PRUNE_SIZE:
+                    recent = _within(recent, newest, dedup_horizon)
                 row = flatten(record)
                 row["_extracted_at"] = extracted_at
                 accepted.append(row)
@@ -131,7 +142,9 @@ def raw_resource(
                 progress(counters)
         if newest is not None:
             state["cursor"] = newest.isoformat()
-            state["recent"] = _within(recent, newest - overlap, contract)
+        state["recent"] = (
+            recent if dedup_horizon is None else _within(recent, newest, dedup_horizon)
+        )
         counters.finished_at = datetime.now(UTC)
 
     all_columns = {
@@ -150,5 +163,11 @@ def raw_resource(
     )
 
 
-def _within(recent: dict[str, str], horizon: datetime, contract: RecordContract) -> dict[str, str]:
-    return {key: v for key, v in recent.items() if contract.parse_time(v) >= horizon}
+def _within(
+    recent: dict[str, list[Any]], newest: datetime | None, horizon: timedelta
+) -> dict[str, list[Any]]:
+    """Only the versions modified within ``horizon`` of the newest cursor."""
+    if newest is None:
+        return recent
+    cut = (newest - horizon).isoformat()
+    return {key: v for key, v in recent.items() if v[1] is None or v[1] >= cut}

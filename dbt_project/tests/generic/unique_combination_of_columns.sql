@@ -1,0 +1,11 @@
+{#- No two rows share the same values in all of `columns` (a compound key). -#}
+{% test unique_combination_of_columns(model, columns) %}
+
+select
+    {{ columns | join(', ') }},
+    count(*) as occurrences
+from {{ model }}
+group by {{ columns | join(', ') }}
+having count(*) > 1
+
+{% endtest %}

@@ -1,0 +1,192 @@
+"""Faults on demand: the failures a loader must survive, injectable per API.
+
+Faults act on *data requests* (query pages, entity-set pages, learning collections), not
+on token, describe or ``$metadata`` calls, so a test can reason about exactly which
+answer goes wrong. Malformed records are picked by a hash of the record key, so the same
+records break on every run.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from ingest.sandbox.company import stable_hash, unit_interval
+
+API_NAMES = ("salesforce", "successfactors", "learning")
+MALFORMED_KINDS = ("missing_key", "bad_date", "bad_value", "duplicate_id")
+
+
+@dataclass(frozen=True)
+class Faults:
+    """What should go wrong, and on which APIs (``apis``)."""
+
+    apis: tuple[str, ...] = API_NAMES
+    rate_limit_every: int = 0  # every Nth data request answers 429 with Retry-After
+    rate_limit_burst: int = 0  # the next N data requests answer 429
+    retry_after_seconds: int = 1
+    server_error_every: int = 0  # every Nth data request answers server_error_status
+    server_error_burst: int = 0  # the next N data requests answer server_error_status
+    server_error_status: int = 503
+    token_expires_after_pages: int = 0  # a token dies after serving N pages: 401 on the next
+    truncate_next: int = 0  # the next N data answers are cut off mid-body
+    unknown_shape_next: int = 0  # the next N data answers lack their records key
+    malformed_rate: float = 0.0  # share of records broken in one of malformed_kinds
+    malformed_kinds: tuple[str, ...] = MALFORMED_KINDS
+    schema_drift_day: int | None = None  # from this day a new custom field exists
+
+    def __post_init__(self) -> None:
+        unknown = set(self.apis) - set(API_NAMES)
+        if unknown:
+            raise ValueError(f"unknown APIs {sorted(unknown)}; use {API_NAMES}")
+        bad_kinds = set(self.malformed_kinds) - set(MALFORMED_KINDS)
+        if bad_kinds or not self.malformed_kinds:
+            raise ValueError(f"malformed_kinds must be a non-empty subset of {MALFORMED_KINDS}")
+        if not 0.0 <= self.malformed_rate <= 1.0:
+            raise ValueError("malformed_rate must be between 0 and 1")
+        if not 500 <= self.server_error_status <= 599:
+            raise ValueError("server_error_status must be a 5xx status")
+        counters = (
+            self.rate_limit_every,
+            self.rate_limit_burst,
+            self.server_error_every,
+            self.server_error_burst,
+            self.token_expires_after_pages,
+            self.truncate_next,
+            self.unknown_shape_next,
+            self.retry_after_seconds,
+        )
+        if any(n < 0 for n in counters):
+            raise ValueError("fault counts must not be negative")
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["apis"] = list(self.apis)
+        data["malformed_kinds"] = list(self.malformed_kinds)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Faults:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown fault settings {sorted(unknown)}")
+        values = dict(data)
+        for name in ("apis", "malformed_kinds"):
+            if name in values:
+                values[name] = tuple(values[name])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    status: int
+    retry_after: int | None = None
+
+
+@dataclass(frozen=True)
+class Corruption:
+    """How one API's records break: which fields, and into what."""
+
+    id_field: str
+    date_field: str
+    bad_date: object
+    value_field: str
+    bad_value: object
+    protected: tuple[str, ...] = ()  # keys never dropped (e.g. the envelope)
+
+
+class FaultInjector:
+    """The live fault state of one API: the settings plus their counters."""
+
+    def __init__(self, api: str, faults: Faults | None = None) -> None:
+        self.api = api
+        self._lock = threading.Lock()
+        self.configure(faults)
+
+    def configure(self, faults: Faults | None) -> None:
+        with self._lock:
+            self.faults = faults if faults is not None and self.api in faults.apis else None
+            self._requests = 0
+            f = self.faults
+            self._rate_burst = f.rate_limit_burst if f else 0
+            self._error_burst = f.server_error_burst if f else 0
+            self._truncate = f.truncate_next if f else 0
+            self._unknown_shape = f.unknown_shape_next if f else 0
+
+    def reject_data_request(self) -> Rejection | None:
+        """Count a data request; say whether it should fail (429 or 5xx) instead."""
+        with self._lock:
+            f = self.faults
+            if f is None:
+                return None
+            self._requests += 1
+            if self._rate_burst > 0:
+                self._rate_burst -= 1
+                return Rejection(429, f.retry_after_seconds)
+            if f.rate_limit_every and self._requests % f.rate_limit_every == 0:
+                return Rejection(429, f.retry_after_seconds)
+            if self._error_burst > 0:
+                self._error_burst -= 1
+                return Rejection(f.server_error_status)
+            if f.server_error_every and self._requests % f.server_error_every == 0:
+                return Rejection(f.server_error_status)
+            return None
+
+    def take_unknown_shape(self) -> bool:
+        with self._lock:
+            if self._unknown_shape > 0:
+                self._unknown_shape -= 1
+                return True
+            return False
+
+    def take_truncate(self) -> bool:
+        with self._lock:
+            if self._truncate > 0:
+                self._truncate -= 1
+                return True
+            return False
+
+    @property
+    def token_page_limit(self) -> int:
+        return self.faults.token_expires_after_pages if self.faults else 0
+
+    def drift_active(self, day: int) -> bool:
+        f = self.faults
+        return f is not None and f.schema_drift_day is not None and day >= f.schema_drift_day
+
+    def malform(
+        self, records: list[dict[str, Any]], seed: int, how: Corruption
+    ) -> list[dict[str, Any]]:
+        """Break a deterministic share of ``records`` in the configured ways."""
+        f = self.faults
+        if f is None or f.malformed_rate <= 0:
+            return records
+        out: list[dict[str, Any]] = []
+        for record in records:
+            key = record.get(how.id_field)
+            if unit_interval(seed, self.api, "malformed", key) >= f.malformed_rate:
+                out.append(record)
+                continue
+            kind = f.malformed_kinds[
+                stable_hash(seed, self.api, "kind", key) % len(f.malformed_kinds)
+            ]
+            broken = copy.deepcopy(record)
+            if kind == "missing_key":
+                droppable = [k for k in broken if k not in how.protected and k != how.id_field]
+                if droppable:
+                    del broken[how.value_field if how.value_field in droppable else droppable[-1]]
+            elif kind == "bad_date" and how.date_field in broken:
+                broken[how.date_field] = how.bad_date
+            elif kind == "bad_value" and how.value_field in broken:
+                broken[how.value_field] = how.bad_value
+            out.append(broken)
+            if kind == "duplicate_id":  # the same record, and so the same id, twice
+                out.append(copy.deepcopy(record))
+        return out
+
+    def describe(self) -> dict[str, Any] | None:
+        return self.faults.to_json() if self.faults else None

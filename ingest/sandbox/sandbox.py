@@ -1,0 +1,137 @@
+"""The public face of the sandbox: start it in a thread, move its day, break it on purpose."""
+
+from __future__ import annotations
+
+import threading
+from types import TracebackType
+from typing import Any
+
+from ingest.sandbox.faults import Faults
+from ingest.sandbox.server import SandboxApp, SandboxServer
+from ingest.sandbox.world import World
+
+
+class Sandbox:
+    """A local stand-in for Salesforce, SuccessFactors EC and SuccessFactors Learning."""
+
+    def __init__(
+        self,
+        seed: int = 42,
+        scale: str | int = "small",
+        day: int = 0,
+        port: int = 0,
+        faults: Faults | dict[str, Faults] | None = None,
+        *,
+        host: str = "127.0.0.1",
+        salesforce_daily_api_limit: int | None = None,
+        learning_min_interval_seconds: float | None = None,
+    ) -> None:
+        self.world = World.create(seed, scale, day)
+        self.world.set_faults(faults)
+        self.configure(
+            salesforce_daily_api_limit=salesforce_daily_api_limit,
+            learning_min_interval_seconds=learning_min_interval_seconds,
+        )
+        self.host, self.port = host, port
+        self._server: SandboxServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # ---- lifecycle
+
+    def start(self) -> Sandbox:
+        """Serve in a background thread (port 0 picks a free port)."""
+        if self._server is not None:
+            return self
+        self._server = SandboxServer((self.host, self.port), SandboxApp(self.world))
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name=f"sandbox-{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = self._thread = None
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    # ---- the simulated company
+
+    @property
+    def day(self) -> int:
+        return self.world.day
+
+    def set_day(self, day: int) -> None:
+        self.world.set_day(day)
+
+    def advance_day(self, n: int = 1) -> int:
+        self.world.set_day(self.world.day + n)
+        return self.world.day
+
+    def set_faults(self, faults: Faults | dict[str, Faults] | None) -> None:
+        """Replace all faults: one Faults for the APIs it names, or a mapping api -> Faults."""
+        self.world.set_faults(faults)
+
+    def configure(
+        self,
+        *,
+        salesforce_daily_api_limit: int | None = None,
+        learning_min_interval_seconds: float | None = None,
+        reset_api_usage: bool = False,
+    ) -> None:
+        """Change the Salesforce daily API quota or the Learning throttle interval."""
+        settings = self.world.settings
+        if salesforce_daily_api_limit is not None:
+            settings.salesforce_daily_api_limit = salesforce_daily_api_limit
+        if learning_min_interval_seconds is not None:
+            settings.learning_min_interval_seconds = learning_min_interval_seconds
+        if reset_api_usage:
+            self.world.salesforce_api_usage = 0
+
+    @property
+    def salesforce_api_usage(self) -> int:
+        return self.world.salesforce_api_usage
+
+    def source_config(self) -> dict[str, Any]:
+        """The loader's configuration for this sandbox, in dlt's config shape."""
+        return self.world.source_config(self.base_url)
+
+
+def serve_forever(port: int, seed: int, scale: str, day: int) -> None:
+    """Serve until interrupted; used by ``python -m ingest sandbox serve``."""
+    sandbox = Sandbox(seed=seed, scale=scale, day=day, port=port).start()
+    url = sandbox.base_url
+    print(f"sandbox serving seed={seed} scale={scale} day={day} at {url}", flush=True)
+    print(f"  loader config:   curl {url}/__sandbox__/config", flush=True)
+    print(
+        f"  advance one day: curl -X POST {url}/__sandbox__/day -d '{{\"advance\": 1}}'", flush=True
+    )
+    print(f"  state:           curl {url}/__sandbox__/state", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sandbox.stop()

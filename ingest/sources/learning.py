@@ -1,0 +1,266 @@
+"""SuccessFactors Learning (OData v4): learning items, assignments and completions.
+
+The catalogue is read whole (it is small). Assignments (the learner's to-do list) and
+learning history are per-learner services: an admin token plus ``criteria/targetUserID``,
+throttled by SAP — so the loader walks the employees Employee Central has landed, the most
+recently changed first, a few at a time, never faster than the configured interval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+from psycopg2 import sql
+
+from ingest.config import LearningSettings, RunOptions
+from ingest.errors import SourceError
+from ingest.quality import RecordContract, parse_epoch_ms
+from ingest.sources.auth import LearningToken
+from ingest.sources.http import ApiClient, Pacer, retrying_client
+from ingest.sources.incremental import Window
+from ingest.warehouse import WarehouseTarget
+
+ROOT = "/learning/odatav4/public"
+CATALOG_SERVICE = f"{ROOT}/admin/catalog-service/v1"
+TODO_SERVICE = f"{ROOT}/user/learningplan-service/v1/UserTodoLearningItems"
+HISTORY_SERVICE = f"{ROOT}/user/userlearning-service/v1/learninghistorys"
+# Completions are filtered by completion date, and some are recorded days late: look back.
+HISTORY_LOOKBACK = timedelta(days=31)
+LEARNERS_PER_BATCH = 64
+NUMBER = (int, float)
+
+ITEM_CONTRACT = RecordContract(
+    key=("componentTypeID", "componentID"),
+    cursor="revisionDate",
+    parse_time=parse_epoch_ms,
+    timestamps=("revisionDate",),
+    types={"componentID": str, "title": str, "creditHours": NUMBER, "cpeHours": NUMBER},
+)
+ASSIGNMENT_CONTRACT = RecordContract(
+    key=("userID", "componentTypeID", "componentID", "assignedDate"),
+    cursor=None,  # the to-do list has no modification time: a version is its dates
+    parse_time=parse_epoch_ms,
+    timestamps=("assignedDate", "requiredDate", "revisionDate"),
+    types={"userID": str, "componentID": str, "isRequired": bool},
+    version_fields=("requiredDate", "revisionDate"),
+)
+COMPLETION_CONTRACT = RecordContract(
+    key=("studentComponentID",),
+    cursor="lastUpdateTimestamp",
+    parse_time=parse_epoch_ms,
+    timestamps=("completionDate", "lastUpdateTimestamp", "revisionDate"),
+    types={
+        "componentID": str,
+        "completionStatusID": str,
+        "provideCredit": bool,
+        "creditHours": NUMBER,
+    },
+)
+_TEXT = {"data_type": "text"}
+_BIG = {"data_type": "bigint"}
+_NUM = {"data_type": "double"}
+ITEM_COLUMNS: dict[str, dict[str, Any]] = {
+    "component_id": _TEXT,
+    "component_type_id": _TEXT,
+    "revision_date": _BIG,
+    "title": _TEXT,
+    "credit_hours": _NUM,
+    "cpe_hours": _NUM,
+    "catalog_id": _TEXT,
+}
+ASSIGNMENT_COLUMNS: dict[str, dict[str, Any]] = {
+    "user_id": _TEXT,
+    "component_id": _TEXT,
+    "component_type_id": _TEXT,
+    "assigned_date": _BIG,
+    "required_date": _BIG,
+    "revision_date": _BIG,
+    "is_required": {"data_type": "bool"},
+}
+COMPLETION_COLUMNS: dict[str, dict[str, Any]] = {
+    "student_component_id": _TEXT,
+    "target_user_id": _TEXT,
+    "component_id": _TEXT,
+    "component_type_id": _TEXT,
+    "completion_status_id": _TEXT,
+    "completion_date": _BIG,
+    "grade": _TEXT,
+    "credit_hours": _NUM,
+    "cpe_hours": _NUM,
+    "provide_credit": {"data_type": "bool"},
+    "last_update_timestamp": _BIG,
+}
+
+
+class LearningApi:
+    """The Learning OData v4 services of one tenant, paced to its throttle."""
+
+    def __init__(self, settings: LearningSettings, options: RunOptions, pacer: Pacer) -> None:
+        client = retrying_client(options.request_max_attempts, options.request_backoff_factor)
+        self.tokens = LearningToken(settings, client.session)
+        self.client = ApiClient(
+            "SuccessFactors Learning", lambda: settings.api_url, self.tokens, client, pacer=pacer
+        )
+
+    def pages(self, path: str, params: dict[str, str] | None = None) -> Iterator[list[dict]]:
+        """Every page of a collection, following ``@odata.nextLink``."""
+        body = self.client.get_json(path, params)
+        while True:
+            rows, next_link = _page_of(path, body)
+            yield rows
+            if next_link is None:
+                return
+            body = self.client.get_json(next_link)
+
+
+def fetch_items(api: LearningApi, window: Window) -> Iterator[list[dict[str, Any]]]:
+    catalogs = [row for page in api.pages(f"{CATALOG_SERVICE}/Catalogs") for row in page]
+    for catalog in catalogs:
+        catalog_id = str(catalog.get("catalogID", ""))
+        for page in api.pages(f"{CATALOG_SERVICE}/CatalogsFeed('{catalog_id}')/CoursesFeed"):
+            yield [{**row, "catalogID": catalog_id} for row in page]
+
+
+def _per_learner(
+    api: LearningApi,
+    learners: list[str],
+    concurrency: int,
+    fetch_one: Callable[[str], list[dict[str, Any]]],
+) -> Iterator[list[dict[str, Any]]]:
+    """Learners' rows, a batch at a time, ``concurrency`` requests in flight."""
+    with ThreadPoolExecutor(max_workers=max(concurrency, 1)) as pool:
+        for start in range(0, len(learners), LEARNERS_PER_BATCH):
+            batch = learners[start : start + LEARNERS_PER_BATCH]
+            rows = [row for result in pool.map(fetch_one, batch) for row in result]
+            if rows:
+                yield rows
+
+
+def _criteria(user_id: str, **extra: str) -> dict[str, str]:
+    clauses = [f"criteria/targetUserID eq '{user_id.replace(chr(39), chr(39) * 2)}'"]
+    clauses += [f"criteria/{name} eq {value}" for name, value in extra.items()]
+    return {"$filter": " and ".join(clauses)}
+
+
+def fetch_assignments(
+    api: LearningApi, learners: list[str], concurrency: int
+) -> Iterator[list[dict[str, Any]]]:
+    def one(user_id: str) -> list[dict[str, Any]]:
+        return [row for page in api.pages(TODO_SERVICE, _criteria(user_id)) for row in page]
+
+    yield from _per_learner(api, learners, concurrency, one)
+
+
+def fetch_completions(
+    api: LearningApi, learners: list[str], concurrency: int, window: Window
+) -> Iterator[list[dict[str, Any]]]:
+    extra: dict[str, str] = {}
+    if window.start is not None:
+        since = window.start - HISTORY_LOOKBACK
+        extra["fromDate"] = str(int(since.timestamp() * 1000))
+
+    def one(user_id: str) -> list[dict[str, Any]]:
+        rows = []
+        for page in api.pages(HISTORY_SERVICE, _criteria(user_id, **extra)):
+            # History rows do not name their learner: keep whom they were asked for.
+            rows.extend({**row, "targetUserID": user_id} for row in page)
+        return rows
+
+    yield from _per_learner(api, learners, concurrency, one)
+
+
+def known_learners(target: WarehouseTarget, schema: str) -> list[str]:
+    """Employees Employee Central has landed, the most recently changed first."""
+    conn = target.connect()
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute("select to_regclass(%s)", (f"{schema}.users",))
+            if cur.fetchone()[0] is None:
+                return []
+            cur.execute(
+                sql.SQL(
+                    "select user_id from {}.users group by user_id"
+                    " order by max(_extracted_at) desc, user_id"
+                ).format(sql.Identifier(schema))
+            )
+            return [user_id for (user_id,) in cur.fetchall()]
+    finally:
+        conn.close()
+
+
+def flatten(record: dict[str, Any]) -> dict[str, Any]:
+    record.pop("criteria", None)  # an echo of the request's filter, not data
+    return record
+
+
+def resources(
+    settings: LearningSettings,
+    options: RunOptions,
+    target: WarehouseTarget,
+    make: Callable[..., Any],
+) -> list[Any]:
+    """The Learning resources, wired the way the pipeline builds every resource."""
+    learners = known_learners(target, options.schema("raw_successfactors"))
+    if not learners:
+        raise SourceError(
+            "SuccessFactors Learning is read per employee, and no employee is landed yet: "
+            "load the successfactors source first (or together)"
+        )
+    # SAP throttles per client: the three resources' requests share one pace.
+    pacer = Pacer(options.learning_min_interval_seconds)
+    items_api = LearningApi(settings, options, pacer)
+    assignments_api = LearningApi(settings, options, pacer)
+    completions_api = LearningApi(settings, options, pacer)
+    workers = options.learning_concurrency
+    return [
+        make(
+            "learning_items",
+            lambda: items_api.client.requests_made,
+            columns=ITEM_COLUMNS,
+            contract=ITEM_CONTRACT,
+            fetch=lambda window: fetch_items(items_api, window),
+            flatten=flatten,
+            dedup_horizon=None,
+        ),
+        make(
+            "learning_assignments",
+            lambda: assignments_api.client.requests_made,
+            columns=ASSIGNMENT_COLUMNS,
+            contract=ASSIGNMENT_CONTRACT,
+            fetch=lambda window: fetch_assignments(assignments_api, learners, workers),
+            flatten=flatten,
+            dedup_horizon=None,
+        ),
+        make(
+            "learning_completions",
+            lambda: completions_api.client.requests_made,
+            columns=COMPLETION_COLUMNS,
+            contract=COMPLETION_CONTRACT,
+            fetch=lambda window: fetch_completions(completions_api, learners, workers, window),
+            flatten=flatten,
+            dedup_horizon=HISTORY_LOOKBACK + timedelta(days=1),
+        ),
+    ]
+
+
+def probe(settings: LearningSettings, options: RunOptions) -> str:
+    api = LearningApi(settings, options, Pacer(options.learning_min_interval_seconds))
+    catalogs = next(api.pages(f"{CATALOG_SERVICE}/Catalogs"))
+    return f"{len(catalogs)} catalog(s) visible"
+
+
+def _page_of(path: str, body: Any) -> tuple[list[dict[str, Any]], str | None]:
+    """Rows and next link of an OData v4 answer; any other shape is an error, not zero rows."""
+    if not isinstance(body, dict) or not isinstance(body.get("value"), list):
+        keys = sorted(body)[:6] if isinstance(body, dict) else type(body).__name__
+        raise SourceError(
+            f"SuccessFactors Learning {path.rsplit('/', 1)[-1]} answered in an unknown shape "
+            f"(keys: {keys})"
+        )
+    next_link = body.get("@odata.nextLink")
+    if next_link is not None and not isinstance(next_link, str):
+        raise SourceError("SuccessFactors Learning gave an @odata.nextLink that is not a link")
+    return body["value"], next_link

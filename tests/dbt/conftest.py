@@ -1,0 +1,411 @@
+"""Fixtures for the dbt tests: raw tables exactly as the loader writes them, and real builds.
+
+Each story family gets one database (module scope) on the session's Postgres server; the
+tests append raw versions with chosen source times, run ``dbt build`` and read the marts.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import pytest
+from psycopg2 import sql
+
+from ingest.warehouse import LOCAL_HOST, LOCAL_USER, LocalWarehouse
+from tests.conftest import Database, run_dbt
+
+DLT_COLUMNS = (
+    ("_extracted_at", "timestamptz not null"),
+    ("_dlt_load_id", "text not null"),
+    ("_dlt_id", "text not null unique"),
+)
+RAW_TABLES: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
+    ("salesforce", "users"): (
+        ("id", "text"),
+        ("username", "text"),
+        ("name", "text"),
+        ("first_name", "text"),
+        ("last_name", "text"),
+        ("email", "text"),
+        ("division", "text"),
+        ("department", "text"),
+        ("title", "text"),
+        ("audit_phase_c", "text"),
+        ("is_active", "boolean"),
+        ("employee_number", "text"),
+        ("federation_identifier", "text"),
+        ("manager_id", "text"),
+        ("created_date", "text"),
+        ("last_modified_date", "text"),
+        ("system_modstamp", "text"),
+    ),
+    ("successfactors", "users"): (
+        ("user_id", "text"),
+        ("username", "text"),
+        ("first_name", "text"),
+        ("last_name", "text"),
+        ("email", "text"),
+        ("department", "text"),
+        ("division", "text"),
+        ("location", "text"),
+        ("title", "text"),
+        ("status", "text"),
+        ("hire_date", "text"),
+        ("last_modified_date_time", "text"),
+        ("manager_user_id", "text"),
+    ),
+    ("successfactors", "org_units"): (
+        ("external_code", "text"),
+        ("start_date", "text"),
+        ("end_date", "text"),
+        ("name", "text"),
+        ("description", "text"),
+        ("parent", "text"),
+        ("head_of_unit", "text"),
+        ("status", "text"),
+        ("last_modified_date_time", "text"),
+    ),
+}
+MARTS = (
+    "dim_salesforce_user_scd",
+    "dim_employee_scd",
+    "dim_employee",
+    "dim_org_unit",
+    "dim_org_unit_scd",
+    "dim_person",
+    "fct_org_changes",
+)
+OPEN_END = "/Date(253402214400000)/"  # 9999-12-31
+EPOCH_START = "/Date(-2208988800000)/"  # 1900-01-01
+
+
+def utc(text: str) -> datetime:
+    """``'2026-03-02 08:01'`` as an aware UTC datetime."""
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def naive(text: str) -> datetime:
+    """``'2026-03-02 08:01'`` as the naive UTC datetime the marts hold."""
+    return datetime.fromisoformat(text)
+
+
+def salesforce_time(moment: datetime) -> str:
+    """Salesforce's REST format: ``2026-03-02T08:01:07.000+0000``."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+
+
+def odata_time(moment: datetime, offset: bool = True) -> str:
+    """OData v2: ``/Date(1772352000000+0000)/`` (or without the offset)."""
+    millis = int(moment.astimezone(UTC).timestamp() * 1000)
+    return f"/Date({millis}+0000)/" if offset else f"/Date({millis})/"
+
+
+def sf_id(n: int) -> str:
+    """An 18-character Salesforce User Id."""
+    return f"005{n:012d}AAA"
+
+
+@dataclass
+class DbtRun:
+    """What one dbt invocation did: exit code, output and node statuses from run_results."""
+
+    returncode: int
+    output: str
+    statuses: dict[str, str] = field(default_factory=dict)
+
+    def status(self, name: str) -> str | None:
+        """Status of the first node whose unique id ends with ``.name`` (model, snapshot, test)."""
+        for unique_id, status in self.statuses.items():
+            if unique_id.split(".")[-1] == name or unique_id.split(".")[2] == name:
+                return status
+        return None
+
+
+class RawWarehouse:
+    """One test database: append raw versions as the loader would, build, read the marts."""
+
+    def __init__(self, database: Any, target_dir: Path, prefix: str = "") -> None:
+        self.database = database
+        self.target_dir = target_dir
+        self.prefix = prefix
+        self._loads = 0
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = dict(self.database.env)
+        if self.prefix:
+            env["PEOPLESTACK_SCHEMA_PREFIX"] = self.prefix
+        else:
+            env.pop("PEOPLESTACK_SCHEMA_PREFIX", None)
+        return env
+
+    def schema(self, name: str) -> str:
+        return f"{self.prefix}_{name}" if self.prefix else name
+
+    def query(self, text: str, params: tuple | None = None) -> list[tuple]:
+        return self.database.query(text, params)
+
+    def execute(self, statement: sql.Composable | str, params: Any = None) -> None:
+        conn = self.database.connect()
+        try:
+            with conn, conn.cursor() as cur:
+                cur.execute(statement, params)
+        finally:
+            conn.close()
+
+    def create_raw_tables(self) -> None:
+        """The raw tables as dlt creates them (deletions come later, as with the loader)."""
+        for (source, table), columns in RAW_TABLES.items():
+            schema = sql.Identifier(self.schema(f"raw_{source}"))
+            self.execute(sql.SQL("create schema if not exists {}").format(schema))
+            definition = sql.SQL(", ").join(
+                sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(kind))
+                for name, kind in (*columns, *DLT_COLUMNS)
+            )
+            self.execute(
+                sql.SQL("create table if not exists {}.{} ({})").format(
+                    schema, sql.Identifier(table), definition
+                )
+            )
+
+    def append(
+        self, source: str, table: str, rows: list[Mapping[str, Any]], extracted_at: datetime
+    ) -> None:
+        """Append versions to a raw table as one load fetched at ``extracted_at``."""
+        self._loads += 1
+        load_id = f"{extracted_at.timestamp():.6f}.{self._loads}"
+        columns = [name for name, _ in RAW_TABLES[(source, table)]]
+        for row in rows:
+            unknown = set(row) - set(columns)
+            assert not unknown, f"not a column of {source}.{table}: {unknown}"
+            values = [row.get(name) for name in columns]
+            self.execute(
+                sql.SQL("insert into {}.{} ({}) values ({})").format(
+                    sql.Identifier(self.schema(f"raw_{source}")),
+                    sql.Identifier(table),
+                    sql.SQL(", ").join(
+                        sql.Identifier(name) for name in [*columns, *(c for c, _ in DLT_COLUMNS)]
+                    ),
+                    sql.SQL(", ").join(sql.Placeholder() for _ in range(len(columns) + 3)),
+                ),
+                [*values, extracted_at, load_id, uuid.uuid4().hex],
+            )
+
+    def salesforce_users(self, extracted_at: datetime, *rows: Mapping[str, Any]) -> None:
+        self.append("salesforce", "users", list(rows), extracted_at)
+
+    def employees(self, extracted_at: datetime, *rows: Mapping[str, Any]) -> None:
+        self.append("successfactors", "users", list(rows), extracted_at)
+
+    def org_units(self, extracted_at: datetime, *rows: Mapping[str, Any]) -> None:
+        self.append("successfactors", "org_units", list(rows), extracted_at)
+
+    def mark_deleted(self, source: str, key: str, detected_at: datetime) -> None:
+        """What the loader writes when a full refresh no longer returns ``key``."""
+        schema = sql.Identifier(self.schema(f"raw_{source}"))
+        self.execute(
+            sql.SQL(
+                "create table if not exists {}.deletions (resource text not null,"
+                " record_key text not null, detected_at timestamptz not null,"
+                " _dlt_load_id text not null)"
+            ).format(schema)
+        )
+        self.execute(
+            sql.SQL("insert into {}.deletions values ('users', %s, %s, %s)").format(schema),
+            (key, detected_at, f"{detected_at.timestamp():.6f}"),
+        )
+
+    def dbt(self, *args: str) -> DbtRun:
+        """Run dbt with this database's environment; results land in the module's target dir."""
+        result_files = [self.target_dir / "run_results.json", self.target_dir / "sources.json"]
+        for stale in result_files:
+            stale.unlink(missing_ok=True)
+        result = run_dbt(
+            [
+                *args,
+                "--target-path",
+                str(self.target_dir),
+                "--log-path",
+                str(self.target_dir / "logs"),
+            ],
+            self.env,
+        )
+        statuses: dict[str, str] = {}
+        for results_file in result_files:
+            if results_file.exists():
+                for item in json.loads(results_file.read_text())["results"]:
+                    statuses[item["unique_id"]] = item["status"]
+        return DbtRun(result.returncode, result.stdout + result.stderr, statuses)
+
+    def build(self, *args: str) -> DbtRun:
+        """``dbt build``, which must succeed."""
+        run = self.dbt("build", *args)
+        assert run.returncode == 0, run.output[-6000:]
+        return run
+
+    def rows(self, relation: str, columns: str, where: str = "true", order: str = "1") -> list:
+        """Rows of ``schema.table`` (schema without prefix) as tuples."""
+        schema, table = relation.split(".")
+        relation_name = f'"{self.schema(schema)}"."{table}"'
+        return self.query(f"select {columns} from {relation_name} where {where} order by {order}")
+
+    def table(self, relation: str) -> list[tuple]:
+        """Every row of a relation, in a stable order (for before/after comparisons)."""
+        return sorted(self.rows(relation, "*"), key=repr)
+
+    def read(self, relation: str) -> list[dict[str, Any]]:
+        """Every row of ``schema.table`` (schema without prefix) as a dict."""
+        schema, table = relation.split(".")
+        conn = self.database.connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(
+                    sql.SQL("select * from {}.{}").format(
+                        sql.Identifier(self.schema(schema)), sql.Identifier(table)
+                    )
+                )
+                names = [column.name for column in cur.description]
+                return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        finally:
+            conn.close()
+
+    def marts(self) -> dict[str, list[dict[str, Any]]]:
+        """Every mart, read in full: what analysts would see right now."""
+        return {table: self.read(f"marts.{table}") for table in MARTS}
+
+
+def salesforce_user(
+    number: int,
+    modified_at: datetime,
+    *,
+    name: str | None = None,
+    email: str | None = None,
+    division: str | None = "North",
+    audit_phase: str | None = "Phase1",
+    is_active: bool | None = True,
+    employee_number: str | None = None,
+    federation_identifier: str | None = None,
+    system_modified_at: datetime | None = None,
+) -> dict[str, Any]:
+    """One version of a raw Salesforce user, modified at ``modified_at``."""
+    full_name = name or f"User {number}"
+    first, _, last = full_name.partition(" ")
+    return {
+        "id": sf_id(number),
+        "username": f"user{number}@example.com.sf",
+        "name": full_name,
+        "first_name": first,
+        "last_name": last,
+        "email": email if email is not None else f"user{number}@example.com",
+        "division": division,
+        "department": "Sales",
+        "title": "Account Executive",
+        "audit_phase_c": audit_phase,
+        "is_active": is_active,
+        "employee_number": employee_number,
+        "federation_identifier": federation_identifier,
+        "manager_id": None,
+        "created_date": salesforce_time(utc("2025-06-01 09:00")),
+        "last_modified_date": salesforce_time(modified_at),
+        "system_modstamp": salesforce_time(system_modified_at or modified_at),
+    }
+
+
+def employee(
+    user_id: str,
+    modified_at: datetime,
+    *,
+    department: str | None = "SALES",
+    division: str | None = "Commercial",
+    location: str | None = "Berlin",
+    title: str | None = "Analyst",
+    status: str | None = "t",
+    manager: str | None = None,
+    email: str | None = None,
+    first_name: str = "Emma",
+    last_name: str | None = None,
+) -> dict[str, Any]:
+    """One version of a raw Employee Central user, modified at ``modified_at``."""
+    return {
+        "user_id": user_id,
+        "username": user_id.lower(),
+        "first_name": first_name,
+        "last_name": last_name or user_id.title(),
+        "email": email if email is not None else f"{user_id.lower()}@example.com",
+        "department": department,
+        "division": division,
+        "location": location,
+        "title": title,
+        "status": status,
+        "hire_date": odata_time(utc("2024-01-15 00:00"), offset=False),
+        "last_modified_date_time": odata_time(modified_at),
+        "manager_user_id": manager,
+    }
+
+
+def org_unit(
+    code: str,
+    modified_at: datetime,
+    *,
+    name: str | None = None,
+    parent: str | None = None,
+    head: str | None = None,
+    status: str = "A",
+    start: str = EPOCH_START,
+    end: str = OPEN_END,
+) -> dict[str, Any]:
+    """One version of a raw FODepartment segment (open-ended from 1900 unless told)."""
+    return {
+        "external_code": code,
+        "start_date": start,
+        "end_date": end,
+        "name": name or code.title(),
+        "description": f"The {code.lower()} unit",
+        "parent": parent,
+        "head_of_unit": head,
+        "status": status,
+        "last_modified_date_time": odata_time(modified_at),
+    }
+
+
+def history(
+    rows: list[dict[str, Any]], key_column: str, key: str, *columns: str
+) -> list[tuple[Any, ...]]:
+    """The versions of one key, oldest first, as tuples of ``columns``."""
+    mine = sorted((r for r in rows if r[key_column] == key), key=lambda r: r["valid_from"])
+    return [tuple(r[c] for c in columns) for r in mine]
+
+
+def make_database(server: LocalWarehouse) -> Any:
+    """A fresh, empty database on the session's server (module-scoped families need one)."""
+    assert server.password is not None
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    conn = psycopg2.connect(
+        host=LOCAL_HOST,
+        port=server.port,
+        user=LOCAL_USER,
+        password=server.password,
+        dbname="postgres",
+    )
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'create database "{name}"')
+    conn.close()
+    return Database(LOCAL_HOST, server.port, LOCAL_USER, server.password, name)
+
+
+@pytest.fixture(scope="module")
+def raw_warehouse(
+    postgres_server: LocalWarehouse, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RawWarehouse]:
+    """A database of its own for one story family, with the raw tables created."""
+    warehouse = RawWarehouse(make_database(postgres_server), tmp_path_factory.mktemp("dbt"))
+    warehouse.create_raw_tables()
+    yield warehouse

@@ -1,0 +1,320 @@
+"""`python -m ingest` end to end: real HTTP to the sandbox, a real Postgres, the real CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ingest.sandbox import Faults, Sandbox
+from tests.conftest import REPO_ROOT, Database, run_cli
+
+SF_USERS_QUERY = "select count(*), count(distinct id) from raw_salesforce.users"
+
+
+def _loader_env(database: Database, sandbox: Sandbox, **ingest: str) -> dict[str, str]:
+    """The environment a user would export: warehouse, tenant settings, run options."""
+    env = dict(database.env)
+    for source, values in sandbox.source_config().items():
+        for key, value in values.items():
+            env[f"SOURCES__{source.upper()}__{key.upper()}"] = str(value)
+    env["INGEST__LEARNING_MIN_INTERVAL_SECONDS"] = "0"
+    env["INGEST__REQUEST_BACKOFF_FACTOR"] = "0.05"
+    for key, value in ingest.items():
+        env[f"INGEST__{key.upper()}"] = value
+    return env
+
+
+def _ingest(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return run_cli(["--log-format", "plain", *args], env)
+
+
+def _ledger(database: Database) -> list[tuple]:
+    return database.query(
+        "select source, resource, status, rows_extracted, rows_loaded, rows_rejected,"
+        " api_requests, new_columns, error from ops.ingest_run_resources"
+        " join ops.ingest_runs using (run_id) order by ops.ingest_runs.started_at desc"
+    )
+
+
+@pytest.fixture
+def sandbox() -> Sandbox:
+    with Sandbox(seed=7, scale="small", day=0) as running:
+        yield running
+
+
+def test_first_run_lands_every_user_of_both_systems(database: Database, sandbox: Sandbox) -> None:
+    env = _loader_env(database, sandbox)
+    result = _ingest(env, "--sources", "salesforce,successfactors")
+    assert result.returncode == 0, result.stderr
+
+    rows, ids = database.query(SF_USERS_QUERY)[0]
+    assert rows == ids > 100
+    statuses = database.query(
+        "select status, count(*) from raw_successfactors.users group by status"
+    )
+    assert {"t", "f"} <= {status for status, _ in statuses}  # terminated users came too
+    assert database.query("select count(*) from raw_successfactors.org_units")[0][0] > 10
+    managers = database.query(
+        "select count(*) from raw_successfactors.users where manager_user_id is not null"
+    )[0][0]
+    assert managers > 0
+    ledger = {(s, r): (st, ext, loaded) for s, r, st, ext, loaded, *_ in _ledger(database)}
+    assert ledger[("salesforce", "users")] == ("SUCCESS", rows, rows)
+
+
+def test_a_second_run_on_the_same_day_loads_nothing_new(
+    database: Database, sandbox: Sandbox
+) -> None:
+    env = _loader_env(database, sandbox)
+    assert _ingest(env, "--sources", "salesforce,successfactors").returncode == 0
+    before = database.query(SF_USERS_QUERY)[0]
+    again = _ingest(env, "--sources", "salesforce,successfactors")
+    assert again.returncode == 0, again.stderr
+    assert database.query(SF_USERS_QUERY)[0] == before
+
+
+def test_the_next_day_fetches_only_the_changes(database: Database, sandbox: Sandbox) -> None:
+    env = _loader_env(database, sandbox)
+    assert _ingest(env, "--sources", "salesforce").returncode == 0
+    first_rows = database.query(SF_USERS_QUERY)[0][0]
+    sandbox.advance_day()
+    assert _ingest(env, "--sources", "salesforce").returncode == 0
+    rows, ids = database.query(SF_USERS_QUERY)[0]
+    changed = rows - first_rows
+    assert 0 < changed < first_rows / 4  # a day's changes, not a full reload
+    versions = database.query(
+        "select count(*) from (select id from raw_salesforce.users group by id"
+        " having count(*) > 1) as v"
+    )[0][0]
+    assert versions > 0 and ids >= first_rows - 0  # old versions kept next to new ones
+    latest = _ledger(database)[0]
+    assert latest[3] == changed  # extracted exactly the changed versions (overlap de-duplicated)
+
+
+def test_an_emptied_warehouse_gets_a_full_load(database: Database, sandbox: Sandbox) -> None:
+    env = _loader_env(database, sandbox)
+    assert _ingest(env, "--sources", "salesforce").returncode == 0
+    full = database.query(SF_USERS_QUERY)[0]
+    database.query("drop schema raw_salesforce cascade")
+    sandbox.advance_day()
+    assert _ingest(env, "--sources", "salesforce").returncode == 0
+    assert database.query(SF_USERS_QUERY)[0][1] >= full[1]
+
+
+def test_no_configured_source_points_at_the_sandbox(database: Database) -> None:
+    result = run_cli([], database.env)
+    assert result.returncode == 2
+    assert "--sandbox" in result.stderr and "README" in result.stderr
+
+
+def test_a_missing_setting_is_named_with_where_to_set_it(
+    database: Database, sandbox: Sandbox
+) -> None:
+    env = _loader_env(database, sandbox)
+    del env["SOURCES__SALESFORCE__CLIENT_SECRET"]
+    result = _ingest(env, "--sources", "salesforce")
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "sources.salesforce.client_secret" in result.stderr
+    assert "SOURCES__SALESFORCE__CLIENT_SECRET" in result.stderr
+
+
+def test_dry_run_extracts_but_loads_nothing(database: Database, sandbox: Sandbox) -> None:
+    env = _loader_env(database, sandbox)
+    result = _ingest(env, "--sources", "salesforce", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    exists = database.query("select to_regclass('raw_salesforce.users') is not null")[0][0]
+    assert not exists or database.query(SF_USERS_QUERY)[0][0] == 0
+
+
+def test_retryable_faults_are_survived(database: Database, sandbox: Sandbox) -> None:
+    sandbox.set_faults(
+        Faults(
+            rate_limit_every=3,
+            retry_after_seconds=1,
+            server_error_burst=2,
+            token_expires_after_pages=1,
+        )
+    )
+    env = _loader_env(database, sandbox, request_backoff_factor="0.05")
+    result = _ingest(env, "--sources", "salesforce,successfactors")
+    assert result.returncode == 0, result.stderr
+    rows, ids = database.query(SF_USERS_QUERY)[0]
+    assert rows == ids > 100
+    requests = {(s, r): n for s, r, _, _, _, _, n, *_ in _ledger(database)}
+    assert requests[("salesforce", "users")] > 2  # the failed attempts were made and counted
+
+
+def test_an_answer_of_unknown_shape_fails_and_keeps_the_cursor(
+    database: Database, sandbox: Sandbox
+) -> None:
+    env = _loader_env(database, sandbox)
+    sandbox.set_faults(Faults(apis=("salesforce",), unknown_shape_next=1))
+    result = _ingest(env, "--sources", "salesforce")
+    assert result.returncode == 1
+    assert "unknown shape" in result.stderr
+    assert database.query("select to_regclass('raw_salesforce.users')")[0][0] is None
+    sandbox.set_faults(Faults())
+    assert _ingest(env, "--sources", "salesforce").returncode == 0
+    assert database.query(SF_USERS_QUERY)[0][0] > 100  # nothing was skipped
+
+
+def test_a_body_cut_short_is_retried_then_loaded(database: Database, sandbox: Sandbox) -> None:
+    env = _loader_env(database, sandbox)
+    sandbox.set_faults(Faults(apis=("salesforce",), truncate_next=1))
+    result = _ingest(env, "--sources", "salesforce")
+    assert result.returncode == 0, result.stderr
+    rows, ids = database.query(SF_USERS_QUERY)[0]
+    assert rows == ids > 100
+
+
+def test_few_malformed_records_are_rejected_and_the_rest_loaded(
+    database: Database, sandbox: Sandbox
+) -> None:
+    env = _loader_env(database, sandbox)
+    sandbox.set_faults(
+        Faults(
+            apis=("salesforce",), malformed_rate=0.02, malformed_kinds=("missing_key", "bad_date")
+        )
+    )
+    result = _ingest(env, "--sources", "salesforce")
+    assert result.returncode == 0, result.stderr
+    rejects = database.query("select reason, payload from raw_salesforce.rejects")
+    assert rejects
+    for reason, payload in rejects:
+        assert reason.startswith(
+            ("missing key Id", "SystemModstamp", "LastModifiedDate", "CreatedDate")
+        )
+        assert json.loads(payload)  # the record as received
+    status, extracted, loaded, rejected = database.query(
+        "select status, rows_extracted, rows_loaded, rows_rejected from ops.ingest_run_resources"
+    )[0]
+    assert status == "SUCCESS_WITH_REJECTS"
+    assert rejected == len(rejects) and loaded == extracted - rejected
+
+
+def test_too_many_rejects_fail_the_run_and_keep_the_cursor(
+    database: Database, sandbox: Sandbox
+) -> None:
+    env = _loader_env(database, sandbox)
+    sandbox.set_faults(
+        Faults(apis=("salesforce",), malformed_rate=0.3, malformed_kinds=("bad_date",))
+    )
+    result = _ingest(env, "--sources", "salesforce")
+    assert result.returncode == 1
+    assert "quality gate" in result.stderr
+    assert database.query("select to_regclass('raw_salesforce.users')")[0][0] is None
+    assert database.query("select status from ops.ingest_runs")[0][0] == "FAILED"
+    sandbox.set_faults(Faults())
+    assert _ingest(env, "--sources", "salesforce").returncode == 0
+    rows, ids = database.query(SF_USERS_QUERY)[0]
+    assert rows == ids > 100  # the next good run loads everything the failed one did not
+
+
+def test_a_new_custom_field_becomes_a_column_and_is_reported(
+    database: Database, sandbox: Sandbox
+) -> None:
+    env = _loader_env(database, sandbox)
+    sandbox.set_faults(Faults(apis=("salesforce",), schema_drift_day=1))
+    assert _ingest(env, "--sources", "salesforce").returncode == 0
+    sandbox.advance_day()
+    result = _ingest(env, "--sources", "salesforce")
+    assert result.returncode == 0, result.stderr
+    assert "new column" in result.stderr
+    new_columns = _ledger(database)[0][7]
+    assert new_columns and new_columns.endswith("_c")
+    filled = database.query(f"select count({new_columns}) from raw_salesforce.users")[0][0]
+    assert filled > 0
+
+
+def test_the_request_limit_stops_the_run_at_once(database: Database, sandbox: Sandbox) -> None:
+    env = _loader_env(database, sandbox)
+    sandbox.configure(salesforce_daily_api_limit=1000)
+    sandbox.world.salesforce_api_usage = 1000
+    result = _ingest(env, "--sources", "salesforce")
+    assert result.returncode == 1
+    assert "REQUEST_LIMIT_EXCEEDED" in result.stderr or "quota" in result.stderr
+    assert _ledger(database)[0][6] <= 3  # no retry storm against a spent quota
+
+
+def test_the_run_stops_before_the_quota_passes_ninety_percent(
+    database: Database, sandbox: Sandbox
+) -> None:
+    env = _loader_env(database, sandbox)
+    sandbox.configure(salesforce_daily_api_limit=1000)
+    sandbox.world.salesforce_api_usage = 905
+    result = _ingest(env, "--sources", "salesforce")
+    assert result.returncode == 1
+    assert "90%" in result.stderr
+
+
+def test_two_runs_at_once_load_everything_exactly_once(
+    database: Database, sandbox: Sandbox
+) -> None:
+    env = _loader_env(database, sandbox, lock_wait_seconds="1")
+    command = [sys.executable, "-m", "ingest", "--log-format", "plain", "--sources", "salesforce"]
+    runs = [
+        subprocess.Popen(command, cwd=REPO_ROOT, env=env, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    outcomes = [(run.wait(timeout=300), run.stderr.read()) for run in runs]
+    codes = sorted(code for code, _ in outcomes)
+    rows, ids = database.query(SF_USERS_QUERY)[0]
+    assert rows == ids > 100
+    if codes == [0, 1]:
+        assert any("another `python -m ingest` run" in err for _, err in outcomes)
+    else:  # the first finished before the second started: the second found nothing new
+        assert codes == [0, 0]
+
+
+def test_no_secret_reaches_any_output(database: Database, sandbox: Sandbox) -> None:
+    env = _loader_env(database, sandbox)
+    secrets = [database.password]
+    for values in sandbox.source_config().values():
+        secrets += [v for k, v in values.items() if k in ("client_secret", "private_key")]
+    outputs = []
+    sandbox.set_faults(Faults(token_expires_after_pages=1, server_error_burst=1))
+    for args in (
+        ["--log-format", "json"],
+        ["--log-format", "plain"],
+        ["check"],
+        ["status"],
+    ):
+        result = run_cli(args, env)
+        outputs.append(result.stdout + result.stderr)
+    sandbox.set_faults(Faults(apis=("salesforce",), unknown_shape_next=5))
+    result = run_cli(["--sources", "salesforce"], env)
+    outputs.append(result.stdout + result.stderr)
+    wrong = {**env, "SOURCES__SALESFORCE__CLIENT_SECRET": "wrong-" + secrets[1]}
+    result = run_cli(["--sources", "salesforce"], wrong)
+    outputs.append(result.stdout + result.stderr)
+    ledger = database.query("select coalesce(error, '') from ops.ingest_runs")
+    text = "\n".join(outputs + [e for (e,) in ledger])
+    for secret in secrets:
+        for line in str(secret).splitlines():
+            if len(line) > 8:
+                assert line not in text
+
+
+def test_json_log_lines_are_machine_readable(database: Database, sandbox: Sandbox) -> None:
+    env = _loader_env(database, sandbox)
+    result = run_cli(["--log-format", "json", "--sources", "salesforce"], env)
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
+    kinds = {event["event"] for event in events}
+    assert {"run_started", "resource_finished", "run_finished"} <= kinds
+
+
+def test_check_and_status_report_each_source(database: Database, sandbox: Sandbox) -> None:
+    env = _loader_env(database, sandbox)
+    check = run_cli(["check"], env)
+    assert check.returncode == 0, check.stdout + check.stderr
+    for source in ("salesforce", "successfactors", "successfactors_learning"):
+        assert f"{source}: OK" in check.stdout
+    assert _ingest(env, "--sources", "salesforce").returncode == 0
+    status = run_cli(["status"], env)
+    assert status.returncode == 0
+    assert "SUCCESS" in status.stdout and "salesforce.users" in status.stdout
