@@ -34,6 +34,8 @@ RAW_SCHEMAS = {
 # Resources whose records can vanish: a full refresh marks the missing ones deleted.
 DELETION_TRACKED = {("salesforce", "users"): "id", ("successfactors", "users"): "user_id"}
 DRY_RUN = "DRY_RUN"
+# The built-in sandbox answers Learning calls unthrottled so the demo's 6,000 learners take
+# seconds, not the ~100 minutes SAP's throttle would impose; tests turn the throttle back on.
 SANDBOX_LEARNING_INTERVAL_SECONDS = 0.0
 
 
@@ -393,10 +395,18 @@ def _sandbox_if_asked(args: argparse.Namespace) -> Iterator[None]:
     scale: str | int = (
         int(args.sandbox_scale) if args.sandbox_scale.isdigit() else args.sandbox_scale
     )
-    sandbox = Sandbox(seed=args.sandbox_seed, scale=scale, day=args.sandbox_day)
+    sandbox = Sandbox(
+        seed=args.sandbox_seed,
+        scale=scale,
+        day=args.sandbox_day,
+        learning_min_interval_seconds=SANDBOX_LEARNING_INTERVAL_SECONDS,
+    )
     sandbox.start()
     saved = dict(os.environ)
     try:
+        os.environ.setdefault(
+            "INGEST__LEARNING_MIN_INTERVAL_SECONDS", str(SANDBOX_LEARNING_INTERVAL_SECONDS)
+        )
         for source, values in sandbox.source_config().items():
             for key, value in values.items():
                 os.environ[f"SOURCES__{source.upper()}__{key.upper()}"] = str(value)
@@ -410,11 +420,16 @@ def _sandbox_if_asked(args: argparse.Namespace) -> Iterator[None]:
 def _describe(exc: BaseException) -> str:
     """The most telling message in an exception chain (dlt wraps step failures)."""
     seen: BaseException | None = exc
+    innermost = exc
     while seen is not None:
         if isinstance(seen, PeoplestackError):
             return str(seen)
-        seen = seen.__cause__ or seen.__context__
-    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        innermost = seen
+        # dlt's PipelineStepFailed keeps the step's own exception in ``.exception``.
+        inner = getattr(seen, "exception", None)
+        seen = inner if isinstance(inner, BaseException) else seen.__cause__ or seen.__context__
+    text = " ".join(str(innermost).split())
+    return f"{type(innermost).__name__}: {text[:500]}"
 
 
 def check(args: argparse.Namespace) -> int:

@@ -33,9 +33,10 @@ def _ingest(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
 
 def _ledger(database: Database) -> list[tuple]:
     return database.query(
-        "select source, resource, status, rows_extracted, rows_loaded, rows_rejected,"
-        " api_requests, new_columns, error from ops.ingest_run_resources"
-        " join ops.ingest_runs using (run_id) order by ops.ingest_runs.started_at desc"
+        "select r.source, r.resource, r.status, r.rows_extracted, r.rows_loaded,"
+        " r.rows_rejected, r.api_requests, r.new_columns, r.error"
+        " from ops.ingest_run_resources as r join ops.ingest_runs as run using (run_id)"
+        " order by run.started_at desc, r.started_at desc"
     )
 
 
@@ -52,6 +53,13 @@ def test_first_run_lands_every_user_of_both_systems(database: Database, sandbox:
 
     rows, ids = database.query(SF_USERS_QUERY)[0]
     assert rows == ids > 100
+    # Custom fields land in one column each (dlt alone would split Audit_Phase__c in two).
+    audit_columns = database.query(
+        "select column_name from information_schema.columns"
+        " where table_schema = 'raw_salesforce' and column_name like 'audit%'"
+    )
+    assert audit_columns == [("audit_phase_c",)]
+    assert database.query("select count(audit_phase_c) from raw_salesforce.users")[0][0] == rows
     statuses = database.query(
         "select status, count(*) from raw_successfactors.users group by status"
     )
@@ -91,7 +99,8 @@ def test_the_next_day_fetches_only_the_changes(database: Database, sandbox: Sand
     )[0][0]
     assert versions > 0 and ids >= first_rows - 0  # old versions kept next to new ones
     latest = _ledger(database)[0]
-    assert latest[3] == changed  # extracted exactly the changed versions (overlap de-duplicated)
+    # The overlap window re-reads a few known versions; only the new ones are loaded.
+    assert latest[3] >= changed and latest[4] == changed
 
 
 def test_an_emptied_warehouse_gets_a_full_load(database: Database, sandbox: Sandbox) -> None:

@@ -7,6 +7,7 @@ has no state, so it gets a full load.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -14,11 +15,24 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dlt
+from dlt.common.normalizers.naming.snake_case import NamingConvention
 from dlt.extract.resource import DltResource
 
 from ingest.quality import RecordContract, reject_row
 
 REJECTS_TABLE = "rejects"
+# Rejects share the resource's pipe but not its hints: their own append-only table, declared
+# up front so the data-type freeze of the main table does not apply to payloads.
+REJECTS_HINTS = dlt.mark.make_hints(
+    table_name=REJECTS_TABLE,
+    write_disposition="append",
+    columns=[
+        {"name": "resource", "data_type": "text", "nullable": False},
+        {"name": "reason", "data_type": "text", "nullable": False},
+        {"name": "payload", "data_type": "text", "nullable": False},
+        {"name": "extracted_at", "data_type": "timestamp", "nullable": False},
+    ],
+)
 # The overlap map is pruned to the window behind the newest cursor once it grows past this.
 RECENT_PRUNE_SIZE = 20_000
 
@@ -130,14 +144,14 @@ def raw_resource(
                 recent[key] = [version, changed_at.isoformat() if changed_at else None]
                 if dedup_horizon is not None and len(recent) > RECENT_PRUNE_SIZE:
                     recent = _within(recent, newest, dedup_horizon)
-                row = flatten(record)
+                row = {column_name(k): v for k, v in flatten(record).items()}
                 row["_extracted_at"] = extracted_at
                 accepted.append(row)
             counters.accepted += len(accepted)
             if accepted:
-                yield accepted
+                yield dlt.mark.with_hints(accepted, table_hints, create_table_variant=True)
             if rejects:
-                yield dlt.mark.with_table_name(rejects, REJECTS_TABLE)
+                yield dlt.mark.with_hints(rejects, REJECTS_HINTS, create_table_variant=True)
             if progress is not None:
                 progress(counters)
         if newest is not None:
@@ -151,16 +165,32 @@ def raw_resource(
         **{column: {"nullable": True, **hint} for column, hint in columns.items()},
         "_extracted_at": {"data_type": "timestamp", "nullable": False},
     }
+    # Column hints go to the versions table only (as a variant): the rejects table, fed by the
+    # same pipe, would otherwise inherit them.
+    table_hints = dlt.mark.make_hints(table_name=table, columns=all_columns)
     return dlt.resource(
         records,
         name=name,
         table_name=table,
         write_disposition="append",
-        columns=all_columns,
         # A value of another type on a known column is a reject (checked above), never a
         # silent variant column; new columns are welcome (schema drift).
         schema_contract={"tables": "evolve", "columns": "evolve", "data_type": "freeze"},
     )
+
+
+_NAMING = NamingConvention()
+
+
+@functools.lru_cache(maxsize=4096)
+def column_name(field: str) -> str:
+    """The warehouse column of an API field, named here rather than by dlt's normalizer.
+
+    dlt reads ``__`` in a data key as a nesting separator, so ``Audit_Phase__c`` would land
+    as ``audit_phase__c`` while the declared hint (``normalize_identifier``) says
+    ``audit_phase_c``: two columns for one field. Naming the keys first keeps them one.
+    """
+    return _NAMING.normalize_identifier(field)
 
 
 def _within(
