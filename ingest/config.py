@@ -55,6 +55,7 @@ class RunOptions:
     request_backoff_factor: float = 1.0
     learning_concurrency: int = 4
     learning_min_interval_seconds: float = 0.5
+    page_size: int = 0  # records asked per page; 0 = each API's maximum (2,000 and 1,000)
 
     def schema(self, name: str) -> str:
         """A warehouse schema name with the optional isolation prefix."""

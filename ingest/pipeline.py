@@ -169,12 +169,13 @@ def _load_source(
         counters.finished_at = counters.finished_at or datetime.now(UTC)
         reporter.event(
             "resource_finished",
-            f"{name}.{counters.resource}: {result.status} — {counters.extracted} extracted, "
-            f"{_loaded(result.status, counters)} loaded, "
+            f"{name}.{counters.resource}: {result.status} — {counters.extracted} extracted "
+            f"from {counters.pages} page(s), {_loaded(result.status, counters)} loaded, "
             f"{counters.rejected} rejected, {counters.duplicates} already loaded",
             source=name,
             resource=counters.resource,
             status=result.status,
+            pages=counters.pages,
             extracted=counters.extracted,
             rejected=counters.rejected,
         )

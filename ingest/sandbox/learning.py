@@ -62,6 +62,7 @@ class LearningApi:
         self.world = world
         self._last_call: dict[str, float] = {}
         self._lock = threading.Lock()
+        self.throttled = 0  # calls answered 429 by the throttle: a polite client makes none
 
     # ---- routing
 
@@ -120,6 +121,7 @@ class LearningApi:
                 wait = max(1, math.ceil(interval - (now - last)))
                 response = v4_error(429, "TOO_MANY_REQUESTS", "Rate limit exceeded: retry later")
                 response.headers["Retry-After"] = str(wait)
+                self.throttled += 1
                 return response
             self._last_call[client_id] = now
         return None

@@ -111,6 +111,11 @@ class Sandbox:
             self.world.salesforce_api_usage = 0
 
     @property
+    def learning_calls_throttled(self) -> int:
+        """Learning calls refused with 429 because they came faster than the throttle allows."""
+        return self._server.app.learning.throttled if self._server is not None else 0
+
+    @property
     def salesforce_api_usage(self) -> int:
         return self.world.salesforce_api_usage
 

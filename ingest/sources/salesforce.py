@@ -55,6 +55,7 @@ USER_COLUMNS: dict[str, dict[str, Any]] = {
     for name in USER_FIELDS
 }
 PAGE_SIZE = 2000
+MIN_PAGE_SIZE = 200  # batchSize is a hint between 200 and 2,000
 
 
 class SalesforceApi:
@@ -63,6 +64,7 @@ class SalesforceApi:
     def __init__(self, settings: SalesforceSettings, options: RunOptions) -> None:
         self.settings = settings
         self._quota_stop_ratio = options.quota_stop_ratio
+        self._page_size = max(MIN_PAGE_SIZE, min(PAGE_SIZE, options.page_size or PAGE_SIZE))
         client = retrying_client(options.request_max_attempts, options.request_backoff_factor)
         self.tokens = SalesforceToken(settings, client.session)
         self.client = ApiClient(
@@ -101,7 +103,7 @@ class SalesforceApi:
 
     def query_pages(self, soql: str) -> Iterator[list[dict[str, Any]]]:
         """All pages of one SOQL query, following ``nextRecordsUrl``."""
-        headers = {"Sforce-Query-Options": f"batchSize={PAGE_SIZE}"}
+        headers = {"Sforce-Query-Options": f"batchSize={self._page_size}"}
         body = self.client.get_json(f"{self.data_path}/query", {"q": soql}, headers)
         while True:
             records, next_url = _page_of(body)

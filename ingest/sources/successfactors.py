@@ -75,6 +75,7 @@ class SuccessFactorsApi:
 
     def __init__(self, settings: SuccessFactorsSettings, options: RunOptions) -> None:
         self.settings = settings
+        self._page_size = max(1, min(PAGE_SIZE, options.page_size or PAGE_SIZE))
         client = retrying_client(options.request_max_attempts, options.request_backoff_factor)
         self.tokens = SuccessFactorsToken(settings, client.session)
         self.client = ApiClient("SuccessFactors", lambda: settings.api_url, self.tokens, client)
@@ -83,7 +84,7 @@ class SuccessFactorsApi:
         """Every page of an entity set, following the server's ``__next`` links."""
         body = self.client.get_json(
             f"/odata/v2/{entity}",
-            {"$format": "json", "customPageSize": str(PAGE_SIZE), "paging": "snapshot", **params},
+            {"$format": "json", "customPageSize": str(self._page_size), "paging": "snapshot", **params},
         )
         while True:
             records, next_url = _page_of(entity, body)
