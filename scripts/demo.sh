@@ -20,10 +20,13 @@ last=$((first + DAYS - 1))
 for day in $(seq "$first" "$last"); do
   echo "== simulated day $day: load the sandbox tenant ($SCALE), then dbt build"
   $BIN/python -m ingest --sandbox --sandbox-scale "$SCALE" --sandbox-day "$day"
-  $BIN/dbt build --quiet --warn-error-options '{"silence": ["NoNodesForSelectionCriteria"]}' \
+  # Compliance is judged as of the simulated day, not the machine's clock.
+  as_of=$($BIN/python -c "from ingest.sandbox.clock import date_iso, day_start; print(date_iso(day_start($day)))")
+  $BIN/dbt build --quiet --vars "{as_of_date: '$as_of'}" \
+    --warn-error-options '{"silence": ["NoNodesForSelectionCriteria"]}' \
     || { echo "dbt build failed on day $day" >&2; exit 1; }
   echo $((day + 1)) > "$state"
 done
 
 $BIN/python -m ingest status | head -n 12
-$BIN/dbt run-operation demo_summary --quiet
+$BIN/dbt run-operation demo_summary --quiet --vars "{as_of_date: '$as_of'}"

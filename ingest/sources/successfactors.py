@@ -84,7 +84,12 @@ class SuccessFactorsApi:
         """Every page of an entity set, following the server's ``__next`` links."""
         body = self.client.get_json(
             f"/odata/v2/{entity}",
-            {"$format": "json", "customPageSize": str(self._page_size), "paging": "snapshot", **params},
+            {
+                "$format": "json",
+                "customPageSize": str(self._page_size),
+                "paging": "snapshot",
+                **params,
+            },
         )
         while True:
             records, next_url = _page_of(entity, body)
