@@ -57,6 +57,9 @@ class RecordContract:
     types: Mapping[str, type | tuple[type, ...]] = field(default_factory=dict)
     # What makes two records of one key different versions (default: the cursor).
     version_fields: tuple[str, ...] = ()
+    # Fields the request selected: the API sends each one (null when empty), so a record
+    # without one was cut or mangled on the way.
+    selected: tuple[str, ...] = ()
 
     def violation(self, record: Mapping[str, Any]) -> str | None:
         """Why the record breaks the contract, or None when it keeps it."""
@@ -64,6 +67,9 @@ class RecordContract:
             value = record.get(name)
             if value is None or (isinstance(value, str) and not value.strip()):
                 return f"missing key {name}"
+        for name in self.selected:
+            if name not in record:
+                return f"missing field {name}"
         for name in self.timestamps:
             value = record.get(name)
             if value is None:

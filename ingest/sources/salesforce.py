@@ -48,6 +48,7 @@ USER_CONTRACT = RecordContract(
         **{name: str for name in USER_FIELDS if name not in ("IsActive",)},
         "IsActive": bool,
     },
+    selected=USER_FIELDS,
 )
 # Raw keeps the wire values; timestamps stay text exactly as sent (staging casts them).
 USER_COLUMNS: dict[str, dict[str, Any]] = {

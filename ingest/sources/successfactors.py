@@ -40,6 +40,7 @@ USER_CONTRACT = RecordContract(
     parse_time=parse_odata_date,
     timestamps=("hireDate", "lastModifiedDateTime"),
     types=dict.fromkeys(USER_FIELDS, str),
+    selected=USER_FIELDS,
 )
 USER_COLUMNS: dict[str, dict[str, Any]] = {
     **{naming.normalize_identifier(name): {"data_type": "text"} for name in USER_FIELDS},
@@ -63,6 +64,7 @@ ORG_UNIT_CONTRACT = RecordContract(
     parse_time=parse_odata_date,
     timestamps=("startDate", "endDate", "lastModifiedDateTime"),
     types=dict.fromkeys(ORG_UNIT_FIELDS, str),
+    selected=ORG_UNIT_FIELDS,
 )
 ORG_UNIT_COLUMNS: dict[str, dict[str, Any]] = {
     naming.normalize_identifier(name): {"data_type": "text"} for name in ORG_UNIT_FIELDS
