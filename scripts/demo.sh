@@ -30,3 +30,8 @@ done
 
 $BIN/python -m ingest status | head -n 12
 $BIN/dbt run-operation demo_summary --quiet --vars "{as_of_date: '$as_of'}"
+cat <<EOF
+
+Next: query the marts (psql "postgresql://postgres@127.0.0.1:${PGPORT:-55432}/peoplestack"),
+see README.md "The data model" for example queries, or run \`make demo\` again for more days.
+EOF

@@ -373,6 +373,11 @@ def test_learning_is_read_per_employee_and_then_incrementally(
         assert learners and {u for (u,) in learners} <= employees
         counts[table] = database.query(f"select count(*) from raw_successfactors.{table}")[0][0]
     assert database.query("select count(*) from raw_successfactors.learning_items")[0][0] >= 20
+    catalogs = database.query(
+        "select count(distinct catalog_id) from raw_successfactors.learning_items"
+        " where component_type_id = 'CERT'"
+    )
+    assert catalogs == [(2,)]  # certifications are listed in both catalogs, and kept so
 
     sandbox.advance_day()
     assert _ingest(env).returncode == 0

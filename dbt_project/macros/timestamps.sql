@@ -1,15 +1,23 @@
 {#
-    Source timestamps arrive as text exactly as the APIs sent them. These macros turn them into
-    UTC `timestamp` values (without time zone), the type every model and snapshot uses.
+    Source timestamps arrive as text exactly as the APIs sent them, or (Learning) as epoch
+    milliseconds. These macros turn them into UTC `timestamp` values (without time zone), the
+    type every model and snapshot uses.
     Postgres-only SQL sits in `postgres__` implementations; another adapter adds its own.
 #}
 
 {#- OData v2 `/Date(1772352000000)/` or `/Date(1772352000000+0000)/`: milliseconds since the
     epoch, already UTC (the optional offset only says which zone the value was entered in). -#}
 {% macro odata_date_to_timestamp(column) -%}
+    {{ epoch_milliseconds_to_timestamp(odata_epoch_milliseconds(column)) }}
+{%- endmacro %}
+
+
+{#- Milliseconds since the epoch as a number (SuccessFactors Learning, OData v4, lands them as
+    `bigint`): already UTC. -#}
+{% macro epoch_milliseconds_to_timestamp(column) -%}
     {{ dbt.dateadd(
         'millisecond',
-        odata_epoch_milliseconds(column),
+        column,
         "cast('1970-01-01 00:00:00' as " ~ dbt.type_timestamp() ~ ")"
     ) }}
 {%- endmacro %}

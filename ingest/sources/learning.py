@@ -33,7 +33,8 @@ LEARNERS_PER_BATCH = 64
 NUMBER = (int, float)
 
 ITEM_CONTRACT = RecordContract(
-    key=("componentTypeID", "componentID"),
+    # An item is listed once per catalog it is in; each listing is kept (catalogID is ours).
+    key=("componentTypeID", "componentID", "catalogID"),
     cursor="revisionDate",
     parse_time=parse_epoch_ms,
     timestamps=("revisionDate",),

@@ -73,6 +73,77 @@ RAW_TABLES: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
         ("last_modified_date_time", "text"),
     ),
 }
+# SuccessFactors Learning lands in raw_successfactors too, but only once the loader has run that
+# source: like dlt, the helpers create these tables at their first load.
+LEARNING_TABLES: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
+    ("successfactors", "learning_items"): (
+        ("component_id", "varchar"),
+        ("component_type_id", "varchar"),
+        ("revision_date", "bigint"),
+        ("title", "varchar"),
+        ("credit_hours", "double precision"),
+        ("cpe_hours", "double precision"),
+        ("catalog_id", "varchar"),
+        ("component_classification", "varchar"),
+        ("description", "varchar"),
+        ("domain_id", "varchar"),
+        ("domain_desc", "varchar"),
+        ("delivery_method_id", "varchar"),
+        ("delivery_method_desc", "varchar"),
+        ("total_length", "double precision"),
+        ("contact_hours", "double precision"),
+        ("active", "boolean"),
+    ),
+    ("successfactors", "learning_assignments"): (
+        ("user_id", "varchar"),
+        ("component_id", "varchar"),
+        ("component_type_id", "varchar"),
+        ("assigned_date", "bigint"),
+        ("required_date", "bigint"),
+        ("revision_date", "bigint"),
+        ("is_required", "boolean"),
+        ("component_type_desc", "varchar"),
+        ("component_key", "bigint"),
+        ("revision_number", "varchar"),
+        ("title", "varchar"),
+        ("description", "varchar"),
+        ("component_length", "double precision"),
+        ("credit_hours", "double precision"),
+        ("cpe_hours", "double precision"),
+        ("contact_hours", "double precision"),
+        ("days_remaining", "bigint"),
+        ("requirement_type_id", "varchar"),
+        ("requirement_type_description", "varchar"),
+        ("add_user", "varchar"),
+    ),
+    ("successfactors", "learning_completions"): (
+        ("student_component_id", "varchar"),
+        ("target_user_id", "varchar"),
+        ("component_id", "varchar"),
+        ("component_type_id", "varchar"),
+        ("completion_status_id", "varchar"),
+        ("completion_date", "bigint"),
+        ("grade", "varchar"),
+        ("credit_hours", "double precision"),
+        ("cpe_hours", "double precision"),
+        ("provide_credit", "boolean"),
+        ("last_update_timestamp", "bigint"),
+        ("component_key", "varchar"),
+        ("revision_date", "bigint"),
+        ("revision_number", "varchar"),
+        ("title", "varchar"),
+        ("completion_status_desc", "varchar"),
+        ("total_hours", "double precision"),
+        ("contact_hours", "double precision"),
+        ("seq_num", "bigint"),
+    ),
+}
+LEARNING_MARTS = (
+    "dim_learning_item",
+    "fct_learning_completions",
+    "fct_learning_assignments",
+    "agg_compliance_by_org_unit",
+)
 MARTS = (
     "dim_salesforce_user_scd",
     "dim_employee_scd",
@@ -81,7 +152,9 @@ MARTS = (
     "dim_org_unit_scd",
     "dim_person",
     "fct_org_changes",
+    *LEARNING_MARTS,
 )
+COMPONENT_TYPE_DESCRIPTIONS = {"CERT": "Certification", "COURSE": "Course", "ELEARN": "eLearning"}
 OPEN_END = "/Date(253402214400000)/"  # 9999-12-31
 EPOCH_START = "/Date(-2208988800000)/"  # 1900-01-01
 
@@ -105,6 +178,11 @@ def odata_time(moment: datetime, offset: bool = True) -> str:
     """OData v2: ``/Date(1772352000000+0000)/`` (or without the offset)."""
     millis = int(moment.astimezone(UTC).timestamp() * 1000)
     return f"/Date({millis}+0000)/" if offset else f"/Date({millis})/"
+
+
+def epoch_ms(moment: datetime) -> int:
+    """Milliseconds since the epoch, as Learning (OData v4) sends dates."""
+    return int(moment.astimezone(UTC).timestamp() * 1000)
 
 
 def sf_id(n: int) -> str:
@@ -161,19 +239,34 @@ class RawWarehouse:
             conn.close()
 
     def create_raw_tables(self) -> None:
-        """The raw tables as dlt creates them (deletions come later, as with the loader)."""
+        """The raw tables as dlt creates them (deletions and Learning come later, as with the
+        loader)."""
         for (source, table), columns in RAW_TABLES.items():
-            schema = sql.Identifier(self.schema(f"raw_{source}"))
-            self.execute(sql.SQL("create schema if not exists {}").format(schema))
-            definition = sql.SQL(", ").join(
-                sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(kind))
-                for name, kind in (*columns, *DLT_COLUMNS)
+            self.create_table(source, table, columns)
+
+    def create_table(self, source: str, table: str, columns: tuple[tuple[str, str], ...]) -> None:
+        schema = sql.Identifier(self.schema(f"raw_{source}"))
+        self.execute(sql.SQL("create schema if not exists {}").format(schema))
+        definition = sql.SQL(", ").join(
+            sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(kind))
+            for name, kind in (*columns, *DLT_COLUMNS)
+        )
+        self.execute(
+            sql.SQL("create table if not exists {}.{} ({})").format(
+                schema, sql.Identifier(table), definition
             )
-            self.execute(
-                sql.SQL("create table if not exists {}.{} ({})").format(
-                    schema, sql.Identifier(table), definition
-                )
+        )
+
+    def add_column(self, source: str, table: str, name: str, kind: str) -> None:
+        """Schema drift: a column the loader starts writing (dlt adds it to the table)."""
+        self.execute(
+            sql.SQL("alter table {}.{} add column if not exists {} {}").format(
+                sql.Identifier(self.schema(f"raw_{source}")),
+                sql.Identifier(table),
+                sql.Identifier(name),
+                sql.SQL(kind),
             )
+        )
 
     def append(
         self, source: str, table: str, rows: list[Mapping[str, Any]], extracted_at: datetime
@@ -181,7 +274,10 @@ class RawWarehouse:
         """Append versions to a raw table as one load fetched at ``extracted_at``."""
         self._loads += 1
         load_id = f"{extracted_at.timestamp():.6f}.{self._loads}"
-        columns = [name for name, _ in RAW_TABLES[(source, table)]]
+        if (source, table) in LEARNING_TABLES:
+            self.create_table(source, table, LEARNING_TABLES[(source, table)])
+        layout = RAW_TABLES.get((source, table)) or LEARNING_TABLES[(source, table)]
+        columns = [name for name, _ in layout]
         for row in rows:
             unknown = set(row) - set(columns)
             assert not unknown, f"not a column of {source}.{table}: {unknown}"
@@ -206,6 +302,15 @@ class RawWarehouse:
 
     def org_units(self, extracted_at: datetime, *rows: Mapping[str, Any]) -> None:
         self.append("successfactors", "org_units", list(rows), extracted_at)
+
+    def learning_items(self, extracted_at: datetime, *rows: Mapping[str, Any]) -> None:
+        self.append("successfactors", "learning_items", list(rows), extracted_at)
+
+    def learning_assignments(self, extracted_at: datetime, *rows: Mapping[str, Any]) -> None:
+        self.append("successfactors", "learning_assignments", list(rows), extracted_at)
+
+    def learning_completions(self, extracted_at: datetime, *rows: Mapping[str, Any]) -> None:
+        self.append("successfactors", "learning_completions", list(rows), extracted_at)
 
     def mark_deleted(self, source: str, key: str, detected_at: datetime) -> None:
         """What the loader writes when a full refresh no longer returns ``key``."""
@@ -372,6 +477,110 @@ def org_unit(
         "head_of_unit": head,
         "status": status,
         "last_modified_date_time": odata_time(modified_at),
+    }
+
+
+def learning_item(
+    component_id: str,
+    component_type: str,
+    revised_at: datetime,
+    *,
+    title: str | None = None,
+    catalog: str = "CORPORATE",
+    credit_hours: float = 1.5,
+    cpe_hours: float = 0.5,
+    active: bool = True,
+) -> dict[str, Any]:
+    """One raw catalogue row of a learning item: one revision as read from one catalog."""
+    return {
+        "component_id": component_id,
+        "component_type_id": component_type,
+        "revision_date": epoch_ms(revised_at),
+        "title": title or f"Item {component_id}",
+        "credit_hours": credit_hours,
+        "cpe_hours": cpe_hours,
+        "catalog_id": catalog,
+        "component_classification": "COURSE",
+        "description": f"About {component_id}",
+        "domain_id": "COMPLIANCE" if component_type == "CERT" else "CORPORATE",
+        "domain_desc": "Compliance" if component_type == "CERT" else "Corporate",
+        "delivery_method_id": "ILT" if component_type == "COURSE" else "ONLINE",
+        "delivery_method_desc": "Instructor-led" if component_type == "COURSE" else "Online",
+        "total_length": credit_hours,
+        "contact_hours": credit_hours if component_type == "COURSE" else 0.0,
+        "active": active,
+    }
+
+
+def learning_assignment(
+    user_id: str,
+    component_id: str,
+    component_type: str,
+    assigned_at: datetime,
+    due_at: datetime,
+    *,
+    requirement_type: str = "MANAGER",
+    is_required: bool = True,
+    extracted_at: datetime | None = None,
+) -> dict[str, Any]:
+    """One raw to-do list row (``UserTodoLearningItems``) of an assignment."""
+    days_remaining = (due_at - extracted_at).days if extracted_at else None
+    return {
+        "user_id": user_id,
+        "component_id": component_id,
+        "component_type_id": component_type,
+        "assigned_date": epoch_ms(assigned_at),
+        "required_date": epoch_ms(due_at),
+        "revision_date": epoch_ms(utc("2025-01-01 00:00")),
+        "is_required": is_required,
+        "component_type_desc": COMPONENT_TYPE_DESCRIPTIONS[component_type],
+        "component_key": 10_000 + int(component_id.rsplit("-", 1)[-1]),
+        "revision_number": "1",
+        "title": f"Item {component_id}",
+        "description": f"About {component_id}",
+        "component_length": 1.5,
+        "credit_hours": 1.5,
+        "cpe_hours": 0.5,
+        "contact_hours": 0.0,
+        "days_remaining": days_remaining,
+        "requirement_type_id": requirement_type,
+        "requirement_type_description": requirement_type.replace("_", " ").title(),
+        "add_user": "MANAGER" if requirement_type == "MANAGER" else "SYSTEM",
+    }
+
+
+def learning_completion(
+    record_id: str,
+    user_id: str,
+    component_id: str,
+    component_type: str,
+    completed_at: datetime,
+    *,
+    passed: bool = True,
+    updated_at: datetime | None = None,
+) -> dict[str, Any]:
+    """One raw learning history row: a successful completion, or a failed attempt."""
+    outcome = "COMPLETE" if passed else "FAILED"
+    return {
+        "student_component_id": record_id,
+        "target_user_id": user_id,
+        "component_id": component_id,
+        "component_type_id": component_type,
+        "completion_status_id": f"{component_type}-{outcome}",
+        "completion_date": epoch_ms(completed_at),
+        "grade": "90" if passed else "40",
+        "credit_hours": 1.5 if passed else 0.0,
+        "cpe_hours": 0.5 if passed else 0.0,
+        "provide_credit": passed,
+        "last_update_timestamp": epoch_ms(updated_at or completed_at),
+        "component_key": str(10_000 + int(component_id.rsplit("-", 1)[-1])),
+        "revision_date": epoch_ms(utc("2025-01-01 00:00")),
+        "revision_number": "1",
+        "title": f"Item {component_id}",
+        "completion_status_desc": "Completed" if passed else "Failed",
+        "total_hours": 1.5,
+        "contact_hours": 0.0,
+        "seq_num": 1,
     }
 
 

@@ -11,7 +11,18 @@ import psycopg2
 import pytest
 from psycopg2 import errors
 
-from tests.dbt.conftest import DbtRun, RawWarehouse, employee, org_unit, salesforce_user, sf_id, utc
+from tests.dbt.conftest import (
+    DbtRun,
+    RawWarehouse,
+    employee,
+    learning_assignment,
+    learning_completion,
+    learning_item,
+    org_unit,
+    salesforce_user,
+    sf_id,
+    utc,
+)
 
 
 @dataclass
@@ -31,6 +42,15 @@ def timeline(raw_warehouse: RawWarehouse) -> Timeline:
     w.org_units(utc("2026-02-01 00:00"), org_unit("SALES", t))
     w.employees(utc("2026-02-01 00:00"), employee("E1", t), employee("E2", t))
     w.salesforce_users(utc("2026-02-01 00:00"), *(salesforce_user(n, t) for n in range(1, 6)))
+    w.learning_items(utc("2026-02-01 00:00"), learning_item("CRS-1000", "CERT", t))
+    w.learning_assignments(
+        utc("2026-02-01 00:00"),
+        learning_assignment("E1", "CRS-1000", "CERT", t, utc("2026-02-04 10:00")),
+    )
+    w.learning_completions(
+        utc("2026-02-01 00:00"),
+        learning_completion("C1", "E1", "CRS-1000", "CERT", utc("2026-01-20 10:00")),
+    )
     first = w.build()
 
     # Two more users (+40 %), one with values outside the expected lists.
@@ -105,7 +125,7 @@ def test_docs_generate_describes_every_mart_and_mart_column(
         for node in manifest["nodes"].values()
         if node["resource_type"] == "model" and node["schema"] == "marts"
     ]
-    assert len(marts) == 7
+    assert len(marts) == 11
     for node in marts:
         assert node["description"].strip(), node["name"]
         built_columns = catalog["nodes"][node["unique_id"]]["columns"]

@@ -1,0 +1,93 @@
+with source as (
+    select * from {{ optional_source('successfactors', 'learning_completions', {
+        'student_component_id': dbt.type_string(),
+        'target_user_id': dbt.type_string(),
+        'component_id': dbt.type_string(),
+        'component_type_id': dbt.type_string(),
+        'completion_status_id': dbt.type_string(),
+        'completion_date': dbt.type_bigint(),
+        'grade': dbt.type_string(),
+        'credit_hours': dbt.type_float(),
+        'cpe_hours': dbt.type_float(),
+        'provide_credit': dbt.type_boolean(),
+        'last_update_timestamp': dbt.type_bigint(),
+        'component_key': dbt.type_string(),
+        'revision_date': dbt.type_bigint(),
+        'revision_number': dbt.type_string(),
+        'title': dbt.type_string(),
+        'completion_status_desc': dbt.type_string(),
+        'total_hours': dbt.type_float(),
+        'contact_hours': dbt.type_float(),
+        '_extracted_at': 'timestamp with time zone',
+        '_dlt_load_id': dbt.type_string(),
+        '_dlt_id': dbt.type_string(),
+    }) }}
+),
+
+renamed as (
+    select
+        trim(student_component_id) as completion_id,
+        trim(target_user_id) as employee_id,
+        trim(component_type_id) as component_type_id,
+        trim(component_id) as component_id,
+        nullif(trim(component_key), '') as component_key,
+        nullif(trim(revision_number), '') as revision_number,
+        nullif(trim(title), '') as title,
+        nullif(trim(completion_status_id), '') as completion_status_id,
+        nullif(trim(completion_status_desc), '') as completion_status_description,
+        nullif(trim(grade), '') as grade,
+        credit_hours,
+        cpe_hours,
+        contact_hours,
+        total_hours,
+        -- a status that gives credit is a successful completion; failed or incomplete ones do not
+        coalesce(provide_credit, false) as is_successful,
+        {{ epoch_milliseconds_to_timestamp('completion_date') }} as completed_at,
+        {{ epoch_milliseconds_to_timestamp('revision_date') }} as revised_at,
+        {{ epoch_milliseconds_to_timestamp('last_update_timestamp') }} as last_updated_at,
+        {{ to_utc_timestamp('_extracted_at') }} as extracted_at,
+        _dlt_load_id as load_id,
+        _dlt_id as raw_row_id
+    from source
+),
+
+ranked as (
+    select
+        *,
+        row_number() over (
+            partition by completion_id
+            order by
+                last_updated_at desc,
+                extracted_at desc,
+                load_id desc,
+                raw_row_id desc
+        ) as version_rank
+    from renamed
+),
+
+current_completions as (
+    select
+        completion_id,
+        employee_id,
+        component_type_id,
+        component_id,
+        component_key,
+        revision_number,
+        title,
+        completion_status_id,
+        completion_status_description,
+        grade,
+        credit_hours,
+        cpe_hours,
+        contact_hours,
+        total_hours,
+        is_successful,
+        completed_at,
+        revised_at,
+        last_updated_at,
+        extracted_at
+    from ranked
+    where version_rank = 1
+)
+
+select * from current_completions
