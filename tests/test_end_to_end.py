@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from ingest.sandbox import Sandbox
-from ingest.sandbox.clock import DAY0_EPOCH
+from ingest.sandbox.clock import DAY0_EPOCH, day_start
 from ingest.sandbox.company import Company
 from ingest.sandbox.salesforce import user_id as salesforce_user_id
 from ingest.warehouse import LocalWarehouse
@@ -141,8 +141,9 @@ def test_untracked_changes_make_no_version_but_show_current_values(job: Job) -> 
         assert all(row == (expected_name, last.email.strip().lower()) for row in rows)
 
 
-def test_employee_history_is_exactly_what_the_days_showed(job: Job) -> None:
-    company = job.company
+def _employee_versions(company: Company) -> dict[str, list[tuple]]:
+    """Every employee's expected versions: (department, division, location, title, manager,
+    is_active, valid_from, valid_to)."""
     expected: dict[str, list[tuple]] = {}
     for index in range(company.employee_count(DAYS - 1)):
         states = []
@@ -154,6 +155,11 @@ def test_employee_history_is_exactly_what_the_days_showed(job: Job) -> None:
             tracked = (e.department, e.division, e.location, e.title, manager, e.active)
             states.append((tracked, e.last_modified))
         expected[company.user_id(index)] = _expected_versions(states)
+    return expected
+
+
+def test_employee_history_is_exactly_what_the_days_showed(job: Job) -> None:
+    expected = _employee_versions(job.company)
     actual: dict[str, list[tuple]] = {}
     for employee, *version in job.database.query(
         "select employee_id, department, division, location, title, manager_employee_id,"
@@ -214,3 +220,58 @@ def test_a_second_build_with_no_new_data_changes_nothing(job: Job) -> None:
     before = fingerprint()
     job.dbt_build(DAYS - 1)
     assert fingerprint() == before
+
+
+def test_completions_carry_the_org_of_their_moment(job: Job) -> None:
+    versions = _employee_versions(job.company)
+    rows = job.database.query(
+        "select employee_id, completed_at, department, division, is_org_estimated"
+        " from marts.fct_learning_completions"
+    )
+    assert len(rows) > 1000
+    estimated = 0
+    for employee, completed_at, department, division, is_estimated in rows:
+        history = versions[employee]
+        if completed_at < history[0][6]:  # before the first version anyone observed
+            estimated += 1
+            assert is_estimated and (department, division) == history[0][:2]
+            continue
+        valid = [
+            v for v in history if v[6] <= completed_at and (v[7] is None or completed_at < v[7])
+        ]
+        # (still flagged when the org unit's place in the tree predates its first version)
+        assert len(valid) == 1
+        assert (department, division) == valid[0][:2], (employee, completed_at)
+    assert 0 < estimated < len(rows)
+    # A move after the completion did not rewrite it: some completions sit on older versions.
+    moved = [(e, at) for e, at, *_ in rows if len(versions[e]) > 1 and at < versions[e][-1][6]]
+    assert moved
+
+
+def test_open_learning_plans_are_open_or_overdue_as_of_the_last_day(job: Job) -> None:
+    company, coursework = job.company, job.sandbox.world.coursework
+    last_day = DAYS - 1
+    as_of = _utc(day_start(last_day)).date()
+    status = {
+        (employee, component, assigned_at): (value, due_date)
+        for employee, component, assigned_at, value, due_date in job.database.query(
+            "select employee_id, component_id, assigned_at, status, due_date"
+            " from marts.fct_learning_assignments"
+        )
+    }
+    checked = {"open": 0, "overdue": 0}
+    for index in range(company.employee_count(last_day)):
+        for item in coursework.assignments(index, last_day):
+            if item.assigned >= day_start(last_day + 1):
+                continue  # assigned after the as-of day: not judged yet
+            key = (company.user_id(index), item.course.component_id, _utc(item.assigned))
+            due = _utc(item.required).date()
+            expected = "overdue" if due < as_of else "open"
+            assert status[key] == (expected, due), key
+            checked[expected] += 1
+    assert checked["open"] > 0 and checked["overdue"] > 0
+    completed = job.database.query(
+        "select status, count(*) from marts.fct_learning_assignments"
+        " where completion_id is not null group by status"
+    )
+    assert {s for s, _ in completed} == {"completed_on_time", "completed_late"}
