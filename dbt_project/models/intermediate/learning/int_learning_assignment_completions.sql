@@ -22,36 +22,62 @@ cycles as (
     where is_required
 ),
 
--- successful completions of the same learner and item, at or after the assignment and before
--- the next cycle was assigned
+-- each learner's assignments and successful completions of one item on a single timeline (an
+-- assignment sorts before a completion at the same instant); a sort instead of a range join,
+-- which the planner would run as a nested loop over every pair
+timeline as (
+    select
+        employee_id,
+        component_type_id,
+        component_id,
+        assigned_at as event_at,
+        0 as event_order,
+        cast(null as {{ dbt.type_string() }}) as completion_id
+    from cycles
+    union all
+    select
+        employee_id,
+        component_type_id,
+        component_id,
+        completed_at as event_at,
+        1 as event_order,
+        completion_id
+    from completions
+    where is_successful
+),
+
+-- a completion belongs to the latest assignment at or before it: at or after the assignment,
+-- before the next cycle was assigned
+placed as (
+    select
+        employee_id,
+        component_type_id,
+        component_id,
+        event_at,
+        event_order,
+        completion_id,
+        max(case when event_order = 0 then event_at end) over (
+            partition by employee_id, component_type_id, component_id
+            order by event_at, event_order
+            rows between unbounded preceding and current row
+        ) as assigned_at
+    from timeline
+),
+
 candidates as (
     select
-        cycles.employee_id,
-        cycles.component_type_id,
-        cycles.component_id,
-        cycles.assigned_at,
-        completions.completion_id,
-        completions.completed_at,
+        employee_id,
+        component_type_id,
+        component_id,
+        assigned_at,
+        completion_id,
+        event_at as completed_at,
         row_number() over (
-            partition by
-                cycles.employee_id,
-                cycles.component_type_id,
-                cycles.component_id,
-                cycles.assigned_at
-            order by completions.completed_at, completions.completion_id
+            partition by employee_id, component_type_id, component_id, assigned_at
+            order by event_at, completion_id
         ) as completion_rank
-    from cycles
-    inner join completions
-        on
-            cycles.employee_id = completions.employee_id
-            and cycles.component_type_id = completions.component_type_id
-            and cycles.component_id = completions.component_id
-            and cycles.assigned_at <= completions.completed_at
-            and (
-                cycles.next_assigned_at is null
-                or cycles.next_assigned_at > completions.completed_at
-            )
-    where completions.is_successful
+    from placed
+    where event_order = 1 and assigned_at is not null
 ),
 
 satisfying_completions as (
