@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
+import re
 import subprocess
 import sys
 
@@ -455,3 +458,35 @@ def test_a_value_of_the_wrong_type_is_a_reject_not_a_new_column(
         " and column_name like 'completion_date%'"
     )
     assert columns == [("completion_date", "bigint")]  # no completion_date__v_text variant
+
+
+def test_a_terminal_gets_live_progress_per_resource(database: Database, sandbox: Sandbox) -> None:
+    env = _loader_env(database, sandbox)
+    primary, replica = pty.openpty()
+    try:
+        run = subprocess.run(
+            [sys.executable, "-m", "ingest", "--sources", "salesforce"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=replica,
+            timeout=300,
+            check=False,
+        )
+        os.close(replica)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:  # the terminal closed: everything has been read
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(primary)
+    assert run.returncode == 0
+    text = shown.decode()
+    assert "\r\x1b[K" in text  # the line is redrawn in place, not appended
+    assert re.search(r"salesforce\.users: \d+ pages, 200 rows \(0 rejected\), [\d,]+ rows/s", text)
