@@ -21,8 +21,8 @@ from dlt.extract.resource import DltResource
 from ingest.quality import RecordContract, reject_row
 
 REJECTS_TABLE = "rejects"
-# Rejects share the resource's pipe but not its hints: their own append-only table, declared
-# up front so the data-type freeze of the main table does not apply to payloads.
+# Rejects share the resource's pipe but not its columns: their own append-only table, with
+# hints of its own (a resource-level column hint would be applied to both tables).
 REJECTS_HINTS = dlt.mark.make_hints(
     table_name=REJECTS_TABLE,
     write_disposition="append",
