@@ -41,9 +41,8 @@ class Job:
     sandbox: Sandbox
     company: Company
     target_path: Path
-    logs: list[str]
 
-    def dbt_build(self, day: int) -> str:
+    def dbt_build(self, day: int) -> None:
         as_of = (datetime.fromtimestamp(DAY0_EPOCH, UTC).date() + timedelta(days=day)).isoformat()
         result = run_dbt(
             [
@@ -56,7 +55,6 @@ class Job:
             self.database.env,
         )
         assert result.returncode == 0, result.stdout[-4000:]
-        return result.stdout
 
 
 @pytest.fixture(scope="module")
@@ -71,13 +69,13 @@ def job(postgres_server: LocalWarehouse, tmp_path_factory: pytest.TempPathFactor
                 env[f"SOURCES__{source.upper()}__{key.upper()}"] = str(value)
         env["INGEST__LEARNING_MIN_INTERVAL_SECONDS"] = "0"
         running = Job(
-            database, sandbox, sandbox.world.company, tmp_path_factory.mktemp("dbt-target"), []
+            database, sandbox, sandbox.world.company, tmp_path_factory.mktemp("dbt-target")
         )
         for day in range(DAYS):
             sandbox.set_day(day)
             loaded = run_cli(["--log-format", "plain"], env)
             assert loaded.returncode == 0, loaded.stderr
-            running.logs.append(running.dbt_build(day))
+            running.dbt_build(day)
         yield running
 
 
