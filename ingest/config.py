@@ -48,6 +48,9 @@ class RunOptions:
 
     overlap_minutes: float = 10.0
     reject_threshold: float = 0.05
+    # Rejects a resource may always have, whatever the rate: one bad record among five is
+    # not a broken entity (see quality.verdict).
+    reject_allowance: int = 1
     schema_prefix: str = ""
     lock_wait_seconds: float = 10.0
     quota_stop_ratio: float = 0.9

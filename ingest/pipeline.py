@@ -24,15 +24,12 @@ from ingest.progress import Redactor, Reporter
 from ingest.quality import FAILED, SUCCESS, SUCCESS_WITH_REJECTS, verdict
 from ingest.sources import salesforce, successfactors
 from ingest.sources.incremental import ResourceCounters, raw_resource
+from ingest.sources.raw_tables import RAW_SCHEMAS
 from ingest.warehouse import WarehouseTarget, ensure_reachable, resolve_target
 
-RAW_SCHEMAS = {
-    "salesforce": "raw_salesforce",
-    "successfactors": "raw_successfactors",
-    "successfactors_learning": "raw_successfactors",
-}
 # Resources whose records can vanish: a full refresh marks the missing ones deleted.
 DELETION_TRACKED = {("salesforce", "users"): "id", ("successfactors", "users"): "user_id"}
+DELETION_TRACKING_SOURCES = {source for source, _ in DELETION_TRACKED}
 DRY_RUN = "DRY_RUN"
 # The built-in sandbox answers Learning calls unthrottled so the demo's 6,000 learners take
 # seconds, not the ~100 minutes SAP's throttle would impose; tests turn the throttle back on.
@@ -40,12 +37,36 @@ SANDBOX_LEARNING_INTERVAL_SECONDS = 0.0
 
 
 @dataclass
+class ResourceResult:
+    """How one resource of one source fared in a run."""
+
+    counters: ResourceCounters
+    status: str = SUCCESS
+    error: str | None = None
+    new_columns: list[str] = field(default_factory=list)
+    load_ids: list[str] = field(default_factory=list)
+
+    @property
+    def loaded(self) -> int:
+        return self.counters.accepted if self.status in (SUCCESS, SUCCESS_WITH_REJECTS) else 0
+
+
+@dataclass
 class SourceResult:
     source: str
-    status: str
+    resources: list[ResourceResult] = field(default_factory=list)
+    # Set when the source could not even start (no resource ran).
     error: str | None = None
-    resources: list[ResourceCounters] = field(default_factory=list)
-    new_columns: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        return _worst([FAILED] if self.error else [r.status for r in self.resources])
+
+    @property
+    def errors(self) -> list[str]:
+        if self.error:
+            return [self.error]
+        return [f"{r.counters.resource}: {r.error}" for r in self.resources if r.error]
 
 
 @dataclass(frozen=True)
@@ -63,12 +84,14 @@ def run(args: argparse.Namespace) -> int:
     with _sandbox_if_asked(args):
         options = config.load_run_options()
         names = _selected_sources(args.sources)
+        _require_employee_central(names)
         settings = {name: config.load_source_settings(name) for name in names}
         target = resolve_target()
         redact = Redactor(config.secret_values(list(settings.values()), [target.password]))
         reporter = Reporter(args.log_format, redact)
         ensure_reachable(target)
         with run_lock(target, options.lock_wait_seconds):
+            _refuse_learning_without_employees(names, options, target)
             return _run_locked(names, settings, options, request, target, reporter)
 
 
@@ -105,21 +128,47 @@ def _run_locked(
             results.extend(chain_results)
 
     for result in results:
-        for counters in result.resources:
+        for outcome in result.resources:
             ledger.record_resource(
                 run_id,
-                counters,
-                status=result.status,
-                loaded=_loaded(result.status, counters),
-                api_requests=counters.api_requests,
-                new_columns=result.new_columns.get(counters.resource, []),
-                error=result.error,
+                outcome.counters,
+                status=outcome.status,
+                loaded=outcome.loaded,
+                api_requests=outcome.counters.api_requests,
+                new_columns=outcome.new_columns,
+                error=outcome.error,
             )
-    status = _overall(results)
-    errors = "; ".join(f"{r.source}: {r.error}" for r in results if r.error)
+    status = _worst([r.status for r in results])
+    errors = "; ".join(f"{r.source}: {e}" for r in results for e in r.errors)
     ledger.finish_run(run_id, status, errors or None)
     reporter.event("run_finished", f"run {run_id}: {status}", run_id=run_id, status=status)
     return 0 if status in (SUCCESS, SUCCESS_WITH_REJECTS, DRY_RUN) else 1
+
+
+def _require_employee_central(names: list[str]) -> None:
+    """Learning is read one employee at a time, for the employees Employee Central lands."""
+    if "successfactors_learning" in names and not config.is_configured("successfactors"):
+        raise ConfigurationError(
+            "successfactors_learning needs successfactors (Employee Central) configured too: "
+            "Learning is read one employee at a time, for the employees Employee Central "
+            "lands; set sources.successfactors.* (README: Running one source alone)"
+        )
+
+
+def _refuse_learning_without_employees(
+    names: list[str], options: RunOptions, target: WarehouseTarget
+) -> None:
+    """Learning is read one employee at a time: without Employee Central it cannot start."""
+    if "successfactors_learning" not in names or "successfactors" in names:
+        return
+    from ingest.sources import learning
+
+    if learning.known_learners(target, options.schema(RAW_SCHEMAS["successfactors"])) is None:
+        raise ConfigurationError(
+            "successfactors_learning is read per employee, and Employee Central has never "
+            "been loaded here: run `python -m ingest --sources successfactors,"
+            "successfactors_learning` (README: Running one source alone)"
+        )
 
 
 def _load_source(
@@ -130,9 +179,35 @@ def _load_source(
     target: WarehouseTarget,
     reporter: Reporter,
 ) -> SourceResult:
-    result = SourceResult(name, SUCCESS)
+    """Every resource of one source, each loaded or refused on its own."""
+    result = SourceResult(name)
+    try:
+        made = _resources(name, settings, options, request, target, reporter)
+        if not request.dry_run and name in DELETION_TRACKING_SOURCES:
+            _ensure_deletions_table(target, options.schema(RAW_SCHEMAS[name]))
+    except Exception as exc:  # the source cannot start: say why, let the others go on
+        result.error = _describe(exc)
+        reporter.event("source_failed", f"{name}: FAILED — {result.error}", source=name)
+        return result
+    for item in made:
+        outcome = _load_resource(name, item, options, request, target)
+        result.resources.append(outcome)
+        _report_resource(reporter, name, outcome)
+    return result
+
+
+def _load_resource(
+    name: str, made: Made, options: RunOptions, request: RunRequest, target: WarehouseTarget
+) -> ResourceResult:
+    """Extract one resource, judge it, and load it only if it passes the quality gate.
+
+    Each resource gets a pipeline of its own in a temporary directory, synced from the
+    warehouse: a refused resource's rows and cursor die with that directory, and the next
+    resource starts from the state the warehouse holds, so neighbours never share a fate.
+    """
+    resource, counters, requests_made = made
+    outcome = ResourceResult(counters)
     with tempfile.TemporaryDirectory(prefix="peoplestack-dlt-") as pipelines_dir:
-        # No local pipeline state survives a run: the warehouse's copy is the only one.
         pipeline = dlt.pipeline(
             pipeline_name=f"peoplestack_{name}",
             destination=dlt.destinations.postgres(credentials=target.sqlalchemy_url()),
@@ -141,55 +216,77 @@ def _load_source(
         )
         try:
             pipeline.sync_destination()
-            resources = _resources(name, settings, options, request, target, reporter)
-            result.resources = [counters for _, counters, _ in resources]
             columns_before = _columns(pipeline)
             try:
-                pipeline.extract([resource for resource, _, _ in resources])
+                pipeline.extract(resource)
             finally:
-                for _, counters, requests_made in resources:
-                    counters.api_requests = requests_made()
+                counters.api_requests = requests_made()
             pipeline.normalize()
-            result.status = _source_verdict(result.resources, options.reject_threshold)
-            # Packages not loaded here die with the temporary pipelines directory.
-            if result.status == FAILED:
-                result.error = _reject_summary(result.resources, options.reject_threshold)
+            outcome.status = verdict(
+                counters.extracted,
+                counters.rejected,
+                options.reject_threshold,
+                options.reject_allowance,
+            )
+            if outcome.status == FAILED:
+                outcome.error = _reject_summary(counters, options)
             elif request.dry_run:
-                result.status = DRY_RUN
+                outcome.status = DRY_RUN
             else:
                 info = pipeline.load()
                 info.raise_on_failed_jobs()
-                if request.full_refresh:
-                    _mark_deleted(name, result.resources, target, options, info.loads_ids)
-                result.new_columns = _new_columns(columns_before, _columns(pipeline))
-        except Exception as exc:  # a source that cannot be trusted fails loudly; others go on
-            result.status = FAILED
-            result.error = _describe(exc)
-    for counters in result.resources:
-        counters.finished_at = counters.finished_at or datetime.now(UTC)
-        reporter.event(
-            "resource_finished",
-            f"{name}.{counters.resource}: {result.status} — {counters.extracted} extracted "
-            f"from {counters.pages} page(s), {_loaded(result.status, counters)} loaded, "
-            f"{counters.rejected} rejected, {counters.duplicates} already loaded",
-            source=name,
-            resource=counters.resource,
-            status=result.status,
-            pages=counters.pages,
-            extracted=counters.extracted,
-            rejected=counters.rejected,
+                outcome.load_ids = list(info.loads_ids)
+                outcome.new_columns = _new_columns(columns_before, _columns(pipeline)).get(
+                    counters.resource, []
+                )
+                if request.full_refresh and (name, counters.resource) in DELETION_TRACKED:
+                    _mark_deleted(name, counters.resource, target, options, outcome.load_ids)
+        except Exception as exc:  # a resource that cannot be trusted fails loudly; others go on
+            outcome.status = FAILED
+            outcome.error = _describe(exc)
+    counters.finished_at = counters.finished_at or datetime.now(UTC)
+    return outcome
+
+
+def _report_resource(reporter: Reporter, name: str, outcome: ResourceResult) -> None:
+    counters = outcome.counters
+    message = (
+        f"{name}.{counters.resource}: {outcome.status} — {counters.extracted} extracted "
+        f"from {counters.pages} page(s), {outcome.loaded} loaded, "
+        f"{counters.rejected} rejected, {counters.duplicates} already loaded"
+    )
+    if outcome.status != FAILED and counters.extracted == 0 and counters.full_window:
+        message += (
+            " — the API answered no records at all (nothing maintained there, or the "
+            "technical user lacks permission on it): the table exists, empty, and the marts "
+            "that need it build empty"
         )
-    for resource, columns in result.new_columns.items():
+    reporter.event(
+        "resource_finished",
+        message,
+        source=name,
+        resource=counters.resource,
+        status=outcome.status,
+        pages=counters.pages,
+        extracted=counters.extracted,
+        loaded=outcome.loaded,
+        rejected=counters.rejected,
+    )
+    if outcome.new_columns:
         reporter.event(
             "schema_changed",
-            f"{name}.{resource}: new column(s) {', '.join(columns)}",
+            f"{name}.{counters.resource}: new column(s) {', '.join(outcome.new_columns)}",
             source=name,
-            resource=resource,
-            new_columns=columns,
+            resource=counters.resource,
+            new_columns=outcome.new_columns,
         )
-    if result.error:
-        reporter.event("source_failed", f"{name}: FAILED — {result.error}", source=name)
-    return result
+    if outcome.error:
+        reporter.event(
+            "resource_failed",
+            f"{name}.{counters.resource}: FAILED — {outcome.error}",
+            source=name,
+            resource=counters.resource,
+        )
 
 
 Made = tuple[DltResource, ResourceCounters, Callable[[], int]]
@@ -255,32 +352,17 @@ def _resources(
     return learning.resources(settings, options, target, make)
 
 
-def _loaded(status: str, counters: ResourceCounters) -> int:
-    return counters.accepted if status in (SUCCESS, SUCCESS_WITH_REJECTS) else 0
+def _reject_summary(counters: ResourceCounters, options: RunOptions) -> str:
+    reasons = ", ".join(f"{k} x{v}" for k, v in sorted(counters.reject_reasons.items()))
+    return (
+        f"quality gate: {counters.rejected} of {counters.extracted} records rejected "
+        f"({counters.rejected / max(counters.extracted, 1):.1%}; allowed: "
+        f"{options.reject_threshold:.0%} or {options.reject_allowance} record(s), and never "
+        f"all: {reasons}); nothing of {counters.resource} loaded, its cursor kept"
+    )
 
 
-def _source_verdict(resources: list[ResourceCounters], threshold: float) -> str:
-    verdicts = [verdict(c.extracted, c.rejected, threshold) for c in resources]
-    for candidate in (FAILED, SUCCESS_WITH_REJECTS):
-        if candidate in verdicts:
-            return candidate
-    return SUCCESS
-
-
-def _reject_summary(resources: list[ResourceCounters], threshold: float) -> str:
-    parts = []
-    for c in resources:
-        if c.rejected and verdict(c.extracted, c.rejected, threshold) == FAILED:
-            reasons = ", ".join(f"{k} x{v}" for k, v in sorted(c.reject_reasons.items()))
-            parts.append(
-                f"{c.resource}: {c.rejected} of {c.extracted} records rejected "
-                f"({c.rejected / max(c.extracted, 1):.1%} > {threshold:.0%}: {reasons})"
-            )
-    return "quality gate: " + "; ".join(parts) + "; nothing loaded, cursor kept"
-
-
-def _overall(results: list[SourceResult]) -> str:
-    statuses = {r.status for r in results}
+def _worst(statuses: list[str]) -> str:
     for candidate in (FAILED, SUCCESS_WITH_REJECTS, DRY_RUN):
         if candidate in statuses:
             return candidate
@@ -303,55 +385,63 @@ def _new_columns(before: dict[str, set[str]], after: dict[str, set[str]]) -> dic
     }
 
 
+def _ensure_deletions_table(target: WarehouseTarget, schema_name: str) -> None:
+    """``deletions`` exists from a source's first run, so dbt reads it from day one."""
+    schema = sql.Identifier(schema_name)
+    with _connection(target) as cur:
+        cur.execute(sql.SQL("create schema if not exists {}").format(schema))
+        cur.execute(
+            sql.SQL(
+                "create table if not exists {}.deletions (resource text not null,"
+                " record_key text not null, detected_at timestamptz not null,"
+                " _dlt_load_id text not null)"
+            ).format(schema)
+        )
+
+
 def _mark_deleted(
-    name: str,
-    resources: list[ResourceCounters],
-    target: WarehouseTarget,
-    options: RunOptions,
-    load_ids: list[str],
+    name: str, resource: str, target: WarehouseTarget, options: RunOptions, load_ids: list[str]
 ) -> None:
     """After a full refresh: every key that did not come back is recorded as deleted."""
+    if not load_ids:
+        return
     schema = sql.Identifier(options.schema(RAW_SCHEMAS[name]))
+    with _connection(target) as cur:
+        cur.execute(
+            sql.SQL(
+                """
+                insert into {schema}.deletions
+                select %(resource)s, known.key, now(), %(load_id)s
+                from (
+                    select {key} as key, max(_extracted_at) as last_seen_at
+                    from {schema}.{table} group by {key}
+                ) as known
+                where not exists (
+                    select 1 from {schema}.{table} as t
+                    where t.{key} = known.key and t._dlt_load_id = any(%(load_ids)s)
+                )
+                and not exists (
+                    select 1 from {schema}.deletions as d
+                    where d.resource = %(resource)s and d.record_key = known.key
+                      and d.detected_at >= known.last_seen_at
+                )
+                """
+            ).format(
+                schema=schema,
+                key=sql.Identifier(DELETION_TRACKED[(name, resource)]),
+                table=sql.Identifier(resource),
+            ),
+            {"resource": resource, "load_id": load_ids[0], "load_ids": load_ids},
+        )
+
+
+@contextlib.contextmanager
+def _connection(target: WarehouseTarget) -> Iterator[Any]:
+    """A cursor in one transaction, committed on success; the connection always closes."""
     conn = target.connect()
     try:
         with conn, conn.cursor() as cur:
-            cur.execute(
-                sql.SQL(
-                    "create table if not exists {}.deletions (resource text not null,"
-                    " record_key text not null, detected_at timestamptz not null,"
-                    " _dlt_load_id text not null)"
-                ).format(schema)
-            )
-            for counters in resources:
-                key = DELETION_TRACKED.get((name, counters.resource))
-                if key is None or not load_ids:
-                    continue
-                cur.execute(
-                    sql.SQL(
-                        """
-                        insert into {schema}.deletions
-                        select %(resource)s, known.key, now(), %(load_id)s
-                        from (
-                            select {key} as key, max(_extracted_at) as last_seen_at
-                            from {schema}.{table} group by {key}
-                        ) as known
-                        where not exists (
-                            select 1 from {schema}.{table} as t
-                            where t.{key} = known.key and t._dlt_load_id = any(%(load_ids)s)
-                        )
-                        and not exists (
-                            select 1 from {schema}.deletions as d
-                            where d.resource = %(resource)s and d.record_key = known.key
-                              and d.detected_at >= known.last_seen_at
-                        )
-                        """
-                    ).format(
-                        schema=schema,
-                        key=sql.Identifier(key),
-                        table=sql.Identifier(counters.resource),
-                    ),
-                    {"resource": counters.resource, "load_id": load_ids[0], "load_ids": load_ids},
-                )
+            yield cur
     finally:
         conn.close()
 

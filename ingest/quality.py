@@ -57,8 +57,9 @@ class RecordContract:
     types: Mapping[str, type | tuple[type, ...]] = field(default_factory=dict)
     # What makes two records of one key different versions (default: the cursor).
     version_fields: tuple[str, ...] = ()
-    # Fields the request selected: the API sends each one (null when empty), so a record
-    # without one was cut or mangled on the way.
+    # Fields the API always sends when selected (null when empty), so a record without one
+    # was cut or mangled on the way. Salesforce's query API does; SuccessFactors may omit an
+    # optional field, so its contracts list none and a missing field lands as null.
     selected: tuple[str, ...] = ()
 
     def violation(self, record: Mapping[str, Any]) -> str | None:
@@ -84,8 +85,7 @@ class RecordContract:
             value = record.get(name)
             if value is None:
                 continue
-            # bool is an int in Python; a flag must be a real JSON boolean and vice versa.
-            if isinstance(value, bool) != (expected is bool) or not isinstance(value, expected):
+            if not _conforms(value, expected):
                 return f"type clash on {name}: expected {_type_name(expected)}, got {value!r}"
         return None
 
@@ -109,13 +109,39 @@ def reject_row(
     }
 
 
-def verdict(extracted: int, rejected: int, threshold: float) -> str:
-    """SUCCESS, SUCCESS_WITH_REJECTS (rate at or under the threshold) or FAILED."""
+def verdict(extracted: int, rejected: int, threshold: float, allowance: int = 1) -> str:
+    """SUCCESS, SUCCESS_WITH_REJECTS or FAILED for one resource of one run.
+
+    A resource fails when its rejects exceed both ``threshold`` of what was extracted and a
+    small absolute ``allowance`` (so one bad record among five is tolerated, while a rate
+    only bites once there are enough records for it to mean something), or when every
+    record was rejected (nothing usable arrived: the entity itself is broken).
+    """
     if rejected == 0:
         return SUCCESS
-    if extracted and rejected / extracted <= threshold:
+    if rejected >= extracted:
+        return FAILED
+    if rejected <= max(threshold * extracted, allowance):
         return SUCCESS_WITH_REJECTS
     return FAILED
+
+
+def _conforms(value: Any, expected: type | tuple[type, ...]) -> bool:
+    # bool is an int in Python; a flag must be a real JSON boolean and vice versa.
+    if isinstance(value, bool) != (expected is bool):
+        return False
+    if isinstance(value, expected):
+        return True
+    # OData sends Int64 and Decimal values as strings ("130166", "200.20") when the tenant
+    # asks for IEEE 754 compatibility; a numeric string is a number (dlt casts it on load).
+    numeric = expected if isinstance(expected, tuple) else (expected,)
+    if isinstance(value, str) and float in numeric:
+        try:
+            float(value)
+        except ValueError:
+            return False
+        return value.strip().lower() not in ("nan", "inf", "-inf", "infinity", "-infinity")
+    return False
 
 
 def _type_name(expected: type | tuple[type, ...]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -10,7 +11,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg2
@@ -136,3 +137,44 @@ def run_dbt(
         timeout=timeout,
         check=False,
     )
+
+
+@dataclass
+class DbtRun:
+    """What one dbt invocation did: exit code, output and node statuses from run_results."""
+
+    returncode: int
+    output: str
+    statuses: dict[str, str] = field(default_factory=dict)
+
+    def status(self, name: str) -> str | None:
+        """Status of the first node whose unique id ends with ``.name`` (model, snapshot, test)."""
+        for unique_id, status in self.statuses.items():
+            if unique_id.split(".")[-1] == name or unique_id.split(".")[2] == name:
+                return status
+        return None
+
+    @property
+    def failures(self) -> dict[str, str]:
+        """Nodes that errored or whose test failed (warnings are not failures)."""
+        return {
+            unique_id: status
+            for unique_id, status in self.statuses.items()
+            if status in ("error", "fail", "runtime error")
+        }
+
+
+def run_dbt_recorded(args: list[str], env: dict[str, str], target_dir: Path) -> DbtRun:
+    """``dbt ARGS`` with its own target and log directory, read back with node statuses."""
+    result_files = [target_dir / "run_results.json", target_dir / "sources.json"]
+    for stale in result_files:
+        stale.unlink(missing_ok=True)
+    result = run_dbt(
+        [*args, "--target-path", str(target_dir), "--log-path", str(target_dir / "logs")], env
+    )
+    statuses: dict[str, str] = {}
+    for results_file in result_files:
+        if results_file.exists():
+            for item in json.loads(results_file.read_text())["results"]:
+                statuses[item["unique_id"]] = item["status"]
+    return DbtRun(result.returncode, result.stdout + result.stderr, statuses)

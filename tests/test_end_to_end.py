@@ -22,6 +22,7 @@ from ingest.sandbox.company import Company
 from ingest.sandbox.salesforce import user_id as salesforce_user_id
 from ingest.warehouse import LocalWarehouse
 from tests.conftest import Database, _make_database, run_cli, run_dbt
+from tests.truth import employee_versions, salesforce_user_versions, utc
 
 DAYS = 4  # day 0 (the first load) and three daily increments
 MARTS = (
@@ -79,31 +80,8 @@ def job(postgres_server: LocalWarehouse, tmp_path_factory: pytest.TempPathFactor
         yield running
 
 
-def _utc(epoch_seconds: int) -> datetime:
-    # Marts hold UTC as plain `timestamp` (STYLE: timestamptz is cast to UTC in staging).
-    return datetime.fromtimestamp(epoch_seconds, UTC).replace(tzinfo=None)
-
-
-def _expected_versions(states: list[tuple[tuple, int]]) -> list[tuple]:
-    """Versions a daily observer sees: a new one when the tracked values differ from the
-    previous day's, starting at that day's source modification time."""
-    versions: list[list] = []
-    for tracked, modified_at in states:
-        if not versions or versions[-1][0] != tracked:
-            if versions:
-                versions[-1][2] = _utc(modified_at)
-            versions.append([tracked, _utc(modified_at), None])
-    return [(*tracked, start, end) for tracked, start, end in versions]
-
-
 def test_salesforce_user_history_is_exactly_what_the_days_showed(job: Job) -> None:
-    company = job.company
-    expected: dict[str, list[tuple]] = {}
-    for j in range(company.salesforce_users):
-        days = [company.salesforce_user(j, day) for day in range(DAYS)]
-        expected[salesforce_user_id(j)] = _expected_versions(
-            [((u.division, u.phase, u.active), u.last_modified) for u in days]
-        )
+    expected = salesforce_user_versions(job.company, range(DAYS))
     actual: dict[str, list[tuple]] = {}
     for user, *version in job.database.query(
         "select salesforce_user_id, division, audit_phase, is_active, valid_from, valid_to"
@@ -139,25 +117,8 @@ def test_untracked_changes_make_no_version_but_show_current_values(job: Job) -> 
         assert all(row == (expected_name, last.email.strip().lower()) for row in rows)
 
 
-def _employee_versions(company: Company) -> dict[str, list[tuple]]:
-    """Every employee's expected versions: (department, division, location, title, manager,
-    is_active, valid_from, valid_to)."""
-    expected: dict[str, list[tuple]] = {}
-    for index in range(company.employee_count(DAYS - 1)):
-        states = []
-        for day in range(DAYS):
-            if index >= company.employee_count(day):
-                continue  # not hired yet
-            e = company.employee(index, day)
-            manager = company.user_id(e.manager) if e.manager is not None else None
-            tracked = (e.department, e.division, e.location, e.title, manager, e.active)
-            states.append((tracked, e.last_modified))
-        expected[company.user_id(index)] = _expected_versions(states)
-    return expected
-
-
 def test_employee_history_is_exactly_what_the_days_showed(job: Job) -> None:
-    expected = _employee_versions(job.company)
+    expected = employee_versions(job.company, range(DAYS))
     actual: dict[str, list[tuple]] = {}
     for employee, *version in job.database.query(
         "select employee_id, department, division, location, title, manager_employee_id,"
@@ -221,7 +182,7 @@ def test_a_second_build_with_no_new_data_changes_nothing(job: Job) -> None:
 
 
 def test_completions_carry_the_org_of_their_moment(job: Job) -> None:
-    versions = _employee_versions(job.company)
+    versions = employee_versions(job.company, range(DAYS))
     rows = job.database.query(
         "select employee_id, completed_at, department, division, is_org_estimated"
         " from marts.fct_learning_completions"
@@ -249,7 +210,7 @@ def test_completions_carry_the_org_of_their_moment(job: Job) -> None:
 def test_open_learning_plans_are_open_or_overdue_as_of_the_last_day(job: Job) -> None:
     company, coursework = job.company, job.sandbox.world.coursework
     last_day = DAYS - 1
-    as_of = _utc(day_start(last_day)).date()
+    as_of = utc(day_start(last_day)).date()
     status = {
         (employee, component, assigned_at): (value, due_date)
         for employee, component, assigned_at, value, due_date in job.database.query(
@@ -262,8 +223,8 @@ def test_open_learning_plans_are_open_or_overdue_as_of_the_last_day(job: Job) ->
         for item in coursework.assignments(index, last_day):
             if item.assigned >= day_start(last_day + 1):
                 continue  # assigned after the as-of day: not judged yet
-            key = (company.user_id(index), item.course.component_id, _utc(item.assigned))
-            due = _utc(item.required).date()
+            key = (company.user_id(index), item.course.component_id, utc(item.assigned))
+            due = utc(item.required).date()
             expected = "overdue" if due < as_of else "open"
             assert status[key] == (expected, due), key
             checked[expected] += 1

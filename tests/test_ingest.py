@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from ingest.sandbox import Faults, Sandbox
+from ingest.sandbox import Faults, Sandbox, TenantShape
 from tests.conftest import REPO_ROOT, Database, run_cli
 
 SF_USERS_QUERY = "select count(*), count(distinct id) from raw_salesforce.users"
@@ -238,6 +238,69 @@ def test_too_many_rejects_fail_the_run_and_keep_the_cursor(
     assert _ingest(env, "--sources", "salesforce").returncode == 0
     rows, ids = database.query(SF_USERS_QUERY)[0]
     assert rows == ids > 100  # the next good run loads everything the failed one did not
+
+
+def test_a_broken_entity_fails_alone_and_its_neighbours_load(
+    database: Database, sandbox: Sandbox
+) -> None:
+    env = _loader_env(database, sandbox)
+    # Every department's modification time is unusable; the employees are fine.
+    sandbox.set_faults(
+        Faults(
+            apis=("successfactors",),
+            malformed_rate=1.0,
+            malformed_kinds=("bad_date",),
+            malformed_entities=("FODepartment",),
+        )
+    )
+    result = _ingest(env, "--sources", "successfactors")
+    assert result.returncode == 1
+    assert "successfactors.org_units: FAILED" in result.stderr
+    assert "nothing of org_units loaded, its cursor kept" in result.stderr
+    ledger = {
+        resource: (status, loaded) for _, resource, status, _, loaded, *_ in _ledger(database)
+    }
+    employees = database.query("select count(distinct user_id) from raw_successfactors.users")
+    assert ledger["users"] == ("SUCCESS", employees[0][0]) and employees[0][0] > 100
+    assert ledger["org_units"] == ("FAILED", 0)
+    assert database.query("select to_regclass('raw_successfactors.org_units')") == [(None,)]
+    assert database.query("select status from ops.ingest_runs") == [("FAILED",)]
+
+    sandbox.set_faults(Faults())
+    assert _ingest(env, "--sources", "successfactors").returncode == 0
+    # The departments' cursor never moved: the next run reads them all; the employees' did.
+    latest = {resource: extracted for _, resource, _, extracted, *_ in _ledger(database)[:2]}
+    segments = database.query("select count(*) from raw_successfactors.org_units")[0][0]
+    assert latest["org_units"] == segments > 10
+    assert latest["users"] < employees[0][0]
+
+
+def test_an_entity_answered_empty_gets_its_rows_when_they_come(
+    database: Database, sandbox: Sandbox
+) -> None:
+    env = _loader_env(database, sandbox)
+    sandbox.configure(shape=TenantShape(empty=frozenset({"successfactors.FODepartment"})))
+    first = _ingest(env, "--sources", "successfactors")
+    assert first.returncode == 0, first.stderr
+    assert "org_units: SUCCESS — 0 extracted" in first.stderr
+    assert "answered no records at all" in first.stderr
+    columns = database.query(
+        "select column_name, data_type from information_schema.columns"
+        " where table_schema = 'raw_successfactors' and table_name = 'org_units'"
+    )
+    assert ("parent", "character varying") in columns
+    assert ("_extracted_at", "timestamp with time zone") in columns
+    assert database.query("select count(*) from raw_successfactors.org_units") == [(0,)]
+    assert database.query("select count(*) from raw_successfactors.rejects") == [(0,)]
+    assert database.query("select count(*) from raw_successfactors.deletions") == [(0,)]
+
+    sandbox.configure(shape=TenantShape())  # the permission is granted the next day
+    sandbox.advance_day()
+    second = _ingest(env, "--sources", "successfactors")
+    assert second.returncode == 0, second.stderr
+    org_units = next(row for row in _ledger(database)[:2] if row[1] == "org_units")
+    segments = database.query("select count(*) from raw_successfactors.org_units")[0][0]
+    assert org_units[2:5] == ("SUCCESS", segments, segments) and segments > 10
 
 
 def test_a_new_custom_field_becomes_a_column_and_is_reported(

@@ -2,5 +2,6 @@
 
 from ingest.sandbox.faults import Faults
 from ingest.sandbox.sandbox import Sandbox, serve_forever
+from ingest.sandbox.shape import TenantShape
 
-__all__ = ["Faults", "Sandbox", "serve_forever"]
+__all__ = ["Faults", "Sandbox", "TenantShape", "serve_forever"]

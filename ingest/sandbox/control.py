@@ -2,7 +2,7 @@
 
 ``GET state`` | ``POST day {"day": N} or {"advance": n}`` | ``GET/POST faults`` (a Faults
 object, a mapping api -> Faults, or ``{}`` to clear) | ``POST settings
-{"salesforce_daily_api_limit", "learning_min_interval_seconds", "reset_api_usage"}`` |
+{"salesforce_daily_api_limit", "learning_min_interval_seconds", "reset_api_usage", "shape"}`` |
 ``GET config`` (the loader configuration, secrets included: it is a local sandbox).
 """
 
@@ -12,6 +12,7 @@ from typing import Any
 
 from ingest.sandbox.clock import date_iso, day_start
 from ingest.sandbox.faults import API_NAMES, Faults
+from ingest.sandbox.shape import TenantShape
 from ingest.sandbox.web import Request, Response, json_response
 from ingest.sandbox.world import World
 
@@ -31,6 +32,7 @@ def state_of(world: World) -> dict[str, Any]:
         "salesforce_api_usage": world.salesforce_api_usage,
         "salesforce_daily_api_limit": world.settings.salesforce_daily_api_limit,
         "learning_min_interval_seconds": world.settings.learning_min_interval_seconds,
+        "shape": world.settings.shape.to_json(),
         "faults": {api: injector.describe() for api, injector in world.faults.items()},
     }
 
@@ -51,6 +53,7 @@ def apply_settings(world: World, body: dict[str, Any]) -> None:
         "salesforce_daily_api_limit",
         "learning_min_interval_seconds",
         "reset_api_usage",
+        "shape",
     }
     if unknown:
         raise ValueError(f"unknown settings {sorted(unknown)}")
@@ -64,6 +67,10 @@ def apply_settings(world: World, body: dict[str, Any]) -> None:
         if interval < 0:
             raise ValueError("learning_min_interval_seconds must be >= 0")
         world.settings.learning_min_interval_seconds = interval
+    if "shape" in body:
+        if not isinstance(body["shape"], dict):
+            raise ValueError("shape must be a JSON object")
+        world.settings.shape = TenantShape.from_json(body["shape"])
     if body.get("reset_api_usage"):
         world.salesforce_api_usage = 0
 

@@ -36,6 +36,8 @@ class Faults:
     unknown_shape_next: int = 0  # the next N data answers lack their records key
     malformed_rate: float = 0.0  # share of records broken in one of malformed_kinds
     malformed_kinds: tuple[str, ...] = MALFORMED_KINDS
+    # Entity sets whose records break (e.g. "FODepartment"); empty: every entity set.
+    malformed_entities: tuple[str, ...] = ()
     schema_drift_day: int | None = None  # from this day a new custom field exists
 
     def __post_init__(self) -> None:
@@ -66,6 +68,7 @@ class Faults:
         data = asdict(self)
         data["apis"] = list(self.apis)
         data["malformed_kinds"] = list(self.malformed_kinds)
+        data["malformed_entities"] = list(self.malformed_entities)
         return data
 
     @classmethod
@@ -75,7 +78,7 @@ class Faults:
         if unknown:
             raise ValueError(f"unknown fault settings {sorted(unknown)}")
         values = dict(data)
-        for name in ("apis", "malformed_kinds"):
+        for name in ("apis", "malformed_kinds", "malformed_entities"):
             if name in values:
                 values[name] = tuple(values[name])
         return cls(**values)
@@ -97,6 +100,7 @@ class Corruption:
     value_field: str
     bad_value: object
     protected: tuple[str, ...] = ()  # keys never dropped (e.g. the envelope)
+    entity: str = ""  # the entity set these records belong to
 
 
 class FaultInjector:
@@ -164,6 +168,8 @@ class FaultInjector:
         """Break a deterministic share of ``records`` in the configured ways."""
         f = self.faults
         if f is None or f.malformed_rate <= 0:
+            return records
+        if f.malformed_entities and how.entity not in f.malformed_entities:
             return records
         out: list[dict[str, Any]] = []
         for record in records:

@@ -45,11 +45,23 @@ CATALOGS = (
 )
 HISTORY_SETS = ("learninghistorys", "LearningHistories")
 HISTORY_CORRUPTION = Corruption(
-    "studentComponentID", "completionDate", "2026-13-45", "completionStatusID", "UNKNOWN-STATUS"
+    "studentComponentID",
+    "completionDate",
+    "2026-13-45",
+    "completionStatusID",
+    "UNKNOWN-STATUS",
+    entity="learninghistorys",
 )
-TODO_CORRUPTION = Corruption("componentID", "requiredDate", "tomorrow", "componentTypeID", "???")
+TODO_CORRUPTION = Corruption(
+    "componentID",
+    "requiredDate",
+    "tomorrow",
+    "componentTypeID",
+    "???",
+    entity="UserTodoLearningItems",
+)
 COURSE_CORRUPTION = Corruption(
-    "componentID", "revisionDate", "not-a-date", "componentTypeID", "???"
+    "componentID", "revisionDate", "not-a-date", "componentTypeID", "???", entity="CoursesFeed"
 )
 
 
@@ -409,6 +421,7 @@ class LearningApi:
             )
         except ValueError:
             return v4_error(400, "BAD_REQUEST", "Invalid $top, $skip or $skiptoken")
+        rows = self.world.settings.shape.reshape(API, entity_set, rows)
         rows = rows[skip:] if top is None else rows[skip : skip + top]
         total = len(rows)
         chunk = rows[offset : offset + page_size]

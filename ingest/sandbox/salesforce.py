@@ -137,6 +137,7 @@ CORRUPTION = Corruption(
     value_field="Audit_Phase__c",
     bad_value="Phase 9",
     protected=("attributes",),
+    entity="User",
 )
 
 
@@ -381,12 +382,14 @@ class SalesforceApi:
         return self._page(cursor, int(offset))
 
     def _page(self, cursor: Cursor, offset: int) -> Response:
-        total = len(cursor.indices)
+        shape = self.world.settings.shape
+        total = 0 if shape.is_empty(API, "User") else len(cursor.indices)
         end = min(total, offset + cursor.batch)
         records = [
             self._format(cursor.version, Row(self, cursor.indices[k], cursor.day), cursor.fields)
             for k in range(offset, end)
         ]
+        records = shape.reshape(API, "User", records)
         injector = self.world.faults[API]
         records = injector.malform(records, self.world.seed, CORRUPTION)
         body: dict[str, Any] = {"totalSize": total, "done": end >= total}

@@ -8,6 +8,7 @@ from typing import Any
 
 from ingest.sandbox.faults import Faults
 from ingest.sandbox.server import SandboxApp, SandboxServer
+from ingest.sandbox.shape import TenantShape
 from ingest.sandbox.world import World
 
 
@@ -25,12 +26,14 @@ class Sandbox:
         host: str = "127.0.0.1",
         salesforce_daily_api_limit: int | None = None,
         learning_min_interval_seconds: float | None = None,
+        shape: TenantShape | None = None,
     ) -> None:
         self.world = World.create(seed, scale, day)
         self.world.set_faults(faults)
         self.configure(
             salesforce_daily_api_limit=salesforce_daily_api_limit,
             learning_min_interval_seconds=learning_min_interval_seconds,
+            shape=shape,
         )
         self.host, self.port = host, port
         self._server: SandboxServer | None = None
@@ -100,9 +103,13 @@ class Sandbox:
         salesforce_daily_api_limit: int | None = None,
         learning_min_interval_seconds: float | None = None,
         reset_api_usage: bool = False,
+        shape: TenantShape | None = None,
     ) -> None:
-        """Change the Salesforce daily API quota or the Learning throttle interval."""
+        """Change the Salesforce daily API quota, the Learning throttle interval or the
+        tenant's shape (empty entities, fields never sent, another time zone)."""
         settings = self.world.settings
+        if shape is not None:
+            settings.shape = shape
         if salesforce_daily_api_limit is not None:
             settings.salesforce_daily_api_limit = salesforce_daily_api_limit
         if learning_min_interval_seconds is not None:

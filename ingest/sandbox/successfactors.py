@@ -68,7 +68,13 @@ DEPARTMENT_PROPERTIES = {
     "lastModifiedDateTime": "Edm.DateTimeOffset",
 }
 USER_CORRUPTION = Corruption(
-    "userId", "lastModifiedDateTime", "/Date(not-a-date)/", "status", "x", protected=("__metadata",)
+    "userId",
+    "lastModifiedDateTime",
+    "/Date(not-a-date)/",
+    "status",
+    "x",
+    protected=("__metadata",),
+    entity="User",
 )
 DEPARTMENT_CORRUPTION = Corruption(
     "externalCode",
@@ -77,6 +83,7 @@ DEPARTMENT_CORRUPTION = Corruption(
     "status",
     "Z",
     protected=("__metadata",),
+    entity="FODepartment",
 )
 
 
@@ -137,9 +144,8 @@ class SuccessFactorsApi:
         try:
             if rest == "User/$count":
                 indices, _day = self._user_indices(request.query, day)
-                return Response(
-                    200, str(len(indices)).encode(), content_type="text/plain;charset=UTF-8"
-                )
+                count = 0 if self.world.settings.shape.is_empty(API, "User") else len(indices)
+                return Response(200, str(count).encode(), content_type="text/plain;charset=UTF-8")
             if rest in ("User", "FODepartment"):
                 return self._data(token, request, rest)
             match = re.fullmatch(r"User\('([^']*)'\)(/manager)?", rest)
@@ -295,6 +301,10 @@ class SuccessFactorsApi:
                 for u in units[offset : offset + page]
             ]
             corruption = DEPARTMENT_CORRUPTION
+        shape = self.world.settings.shape
+        if shape.is_empty(API, entity):
+            total, records = 0, []
+        records = shape.reshape(API, entity, records)
         injector = self.world.faults[API]
         records = injector.malform(records, self.world.seed, corruption)
         body: dict[str, Any] = {}

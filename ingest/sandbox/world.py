@@ -10,6 +10,7 @@ from ingest.sandbox.auth import TokenStore
 from ingest.sandbox.company import Company, stable_hash
 from ingest.sandbox.coursework import Coursework
 from ingest.sandbox.faults import API_NAMES, FaultInjector, Faults
+from ingest.sandbox.shape import TenantShape
 
 DEFAULT_SALESFORCE_DAILY_API_LIMIT = 15_000
 # SAP throttles some Learning services to about one call per 500 ms per client.
@@ -20,6 +21,8 @@ DEFAULT_LEARNING_MIN_INTERVAL_SECONDS = 0.5
 class Settings:
     salesforce_daily_api_limit: int = DEFAULT_SALESFORCE_DAILY_API_LIMIT
     learning_min_interval_seconds: float = DEFAULT_LEARNING_MIN_INTERVAL_SECONDS
+    # How this tenant differs from the demo company (empty entities, missing fields, ...).
+    shape: TenantShape = field(default_factory=TenantShape)
 
 
 @dataclass(frozen=True)

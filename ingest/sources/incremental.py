@@ -33,6 +33,10 @@ REJECTS_HINTS = dlt.mark.make_hints(
         {"name": "extracted_at", "data_type": "timestamp", "nullable": False},
     ],
 )
+# Columns the loader adds to every versions table (dlt adds `_dlt_load_id` and `_dlt_id`).
+LOADER_COLUMNS: dict[str, dict[str, Any]] = {
+    "_extracted_at": {"data_type": "timestamp", "nullable": False},
+}
 # The overlap map is pruned to the window behind the newest cursor once it grows past this.
 RECENT_PRUNE_SIZE = 20_000
 
@@ -49,6 +53,9 @@ class ResourceCounters:
     rejected: int = 0
     duplicates: int = 0
     api_requests: int = 0
+    # Whether the run asked for everything (no cursor yet, or a full refresh): zero records
+    # then means the entity is empty, not merely unchanged.
+    full_window: bool = False
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     finished_at: datetime | None = None
     reject_reasons: dict[str, int] = field(default_factory=dict)
@@ -109,7 +116,16 @@ def raw_resource(
     def records() -> Iterator[Any]:
         state = dlt.current.resource_state()
         window = plan_window(state, overlap, full_refresh, since)
+        counters.full_window = window.start is None
         extracted_at = datetime.now(UTC)
+        # Both tables exist, with every declared column, from the first run on, even when
+        # the API has no records for them: dbt's sources and snapshots need them from day one.
+        yield dlt.mark.with_hints(
+            dlt.mark.materialize_table_schema(), table_hints, create_table_variant=True
+        )
+        yield dlt.mark.with_hints(
+            dlt.mark.materialize_table_schema(), REJECTS_HINTS, create_table_variant=True
+        )
         # Versions already landed near the cursor: the overlap re-reads them on purpose.
         # key -> [version, modified at (ISO) or None]
         recent: dict[str, list[Any]] = dict(state.get("recent", {}))
@@ -163,7 +179,7 @@ def raw_resource(
 
     all_columns = {
         **{column: {"nullable": True, **hint} for column, hint in columns.items()},
-        "_extracted_at": {"data_type": "timestamp", "nullable": False},
+        **LOADER_COLUMNS,
     }
     # Column hints go to the versions table only (as a variant): the rejects table, fed by the
     # same pipe, would otherwise inherit them.

@@ -63,6 +63,9 @@ COMPLETION_CONTRACT = RecordContract(
 _TEXT = {"data_type": "text"}
 _BIG = {"data_type": "bigint"}
 _NUM = {"data_type": "double"}
+_BOOL = {"data_type": "bool"}
+# Every column staging reads is declared, so it exists from the first load even when a
+# tenant never sends the field (dlt creates undeclared columns only when a value arrives).
 ITEM_COLUMNS: dict[str, dict[str, Any]] = {
     "component_id": _TEXT,
     "component_type_id": _TEXT,
@@ -71,6 +74,15 @@ ITEM_COLUMNS: dict[str, dict[str, Any]] = {
     "credit_hours": _NUM,
     "cpe_hours": _NUM,
     "catalog_id": _TEXT,
+    "component_classification": _TEXT,
+    "description": _TEXT,
+    "domain_id": _TEXT,
+    "domain_desc": _TEXT,
+    "delivery_method_id": _TEXT,
+    "delivery_method_desc": _TEXT,
+    "total_length": _NUM,
+    "contact_hours": _NUM,
+    "active": _BOOL,
 }
 ASSIGNMENT_COLUMNS: dict[str, dict[str, Any]] = {
     "user_id": _TEXT,
@@ -79,7 +91,20 @@ ASSIGNMENT_COLUMNS: dict[str, dict[str, Any]] = {
     "assigned_date": _BIG,
     "required_date": _BIG,
     "revision_date": _BIG,
-    "is_required": {"data_type": "bool"},
+    "is_required": _BOOL,
+    "component_type_desc": _TEXT,
+    "component_key": _BIG,
+    "revision_number": _TEXT,
+    "title": _TEXT,
+    "description": _TEXT,
+    "component_length": _NUM,
+    "credit_hours": _NUM,
+    "cpe_hours": _NUM,
+    "contact_hours": _NUM,
+    "days_remaining": _BIG,
+    "requirement_type_id": _TEXT,
+    "requirement_type_description": _TEXT,
+    "add_user": _TEXT,
 }
 COMPLETION_COLUMNS: dict[str, dict[str, Any]] = {
     "student_component_id": _TEXT,
@@ -91,8 +116,15 @@ COMPLETION_COLUMNS: dict[str, dict[str, Any]] = {
     "grade": _TEXT,
     "credit_hours": _NUM,
     "cpe_hours": _NUM,
-    "provide_credit": {"data_type": "bool"},
+    "provide_credit": _BOOL,
     "last_update_timestamp": _BIG,
+    "component_key": _TEXT,
+    "revision_date": _BIG,
+    "revision_number": _TEXT,
+    "title": _TEXT,
+    "completion_status_desc": _TEXT,
+    "total_hours": _NUM,
+    "contact_hours": _NUM,
 }
 
 
@@ -173,14 +205,15 @@ def fetch_completions(
     yield from _per_learner(api, learners, concurrency, one)
 
 
-def known_learners(target: WarehouseTarget, schema: str) -> list[str]:
-    """Employees Employee Central has landed, the most recently changed first."""
+def known_learners(target: WarehouseTarget, schema: str) -> list[str] | None:
+    """Employees Employee Central has landed, the most recently changed first; None when
+    Employee Central has never run here (its ``users`` table does not exist)."""
     conn = target.connect()
     try:
         with conn, conn.cursor() as cur:
-            cur.execute("select to_regclass(%s)", (f"{schema}.users",))
+            cur.execute("select to_regclass(format('%%I.users', %s))", (schema,))
             if cur.fetchone()[0] is None:
-                return []
+                return None
             cur.execute(
                 sql.SQL(
                     "select user_id from {}.users group by user_id"
@@ -205,11 +238,13 @@ def resources(
 ) -> list[Any]:
     """The Learning resources, wired the way the pipeline builds every resource."""
     learners = known_learners(target, options.schema("raw_successfactors"))
-    if not learners:
+    if learners is None:
         raise SourceError(
-            "SuccessFactors Learning is read per employee, and no employee is landed yet: "
-            "load the successfactors source first (or together)"
+            "SuccessFactors Learning is read per employee, and Employee Central has not "
+            "landed yet: load the successfactors source first (or together)"
         )
+    # No employee at all (Employee Central answered none): the catalogue still loads, and
+    # the per-learner resources read nobody and report zero records.
     # SAP throttles per client: the three resources' requests share one pace.
     pacer = Pacer(options.learning_min_interval_seconds)
     items_api = LearningApi(settings, options, pacer)

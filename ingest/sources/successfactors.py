@@ -40,7 +40,6 @@ USER_CONTRACT = RecordContract(
     parse_time=parse_odata_date,
     timestamps=("hireDate", "lastModifiedDateTime"),
     types=dict.fromkeys(USER_FIELDS, str),
-    selected=USER_FIELDS,
 )
 USER_COLUMNS: dict[str, dict[str, Any]] = {
     **{naming.normalize_identifier(name): {"data_type": "text"} for name in USER_FIELDS},
@@ -64,7 +63,6 @@ ORG_UNIT_CONTRACT = RecordContract(
     parse_time=parse_odata_date,
     timestamps=("startDate", "endDate", "lastModifiedDateTime"),
     types=dict.fromkeys(ORG_UNIT_FIELDS, str),
-    selected=ORG_UNIT_FIELDS,
 )
 ORG_UNIT_COLUMNS: dict[str, dict[str, Any]] = {
     naming.normalize_identifier(name): {"data_type": "text"} for name in ORG_UNIT_FIELDS
@@ -131,14 +129,23 @@ def fetch_org_units(api: SuccessFactorsApi, window: Window) -> Iterator[list[dic
 
 def flatten_user(record: dict[str, Any]) -> dict[str, Any]:
     manager = record.pop("manager", None)
-    record.pop("__metadata", None)
     record["manager_user_id"] = manager.get("userId") if isinstance(manager, dict) else None
-    return record
+    return _plain_fields(record)
 
 
 def flatten_org_unit(record: dict[str, Any]) -> dict[str, Any]:
-    record.pop("__metadata", None)
-    return record
+    return _plain_fields(record)
+
+
+def _plain_fields(record: dict[str, Any]) -> dict[str, Any]:
+    """The record without OData plumbing: ``__metadata``, and navigation properties that
+    tenants send beside plain fields (``statusNav``, ``{"__deferred": ...}`` stubs), which
+    would otherwise land as nested child tables."""
+    return {
+        name: value
+        for name, value in record.items()
+        if name != "__metadata" and not isinstance(value, dict | list)
+    }
 
 
 def _page_of(entity: str, body: Any) -> tuple[list[dict[str, Any]], str | None]:

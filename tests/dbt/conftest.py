@@ -6,10 +6,8 @@ tests append raw versions with chosen source times, run ``dbt build`` and read t
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,125 +16,45 @@ import psycopg2
 import pytest
 from psycopg2 import sql
 
+from ingest.sources.incremental import LOADER_COLUMNS
+from ingest.sources.raw_tables import table_columns
 from ingest.warehouse import LOCAL_HOST, LOCAL_USER, LocalWarehouse
-from tests.conftest import Database, run_dbt
+from tests.conftest import Database, DbtRun, run_dbt_recorded
 
 DLT_COLUMNS = (
     ("_extracted_at", "timestamptz not null"),
     ("_dlt_load_id", "text not null"),
     ("_dlt_id", "text not null unique"),
 )
+# dlt's Postgres type of each of its data types.
+POSTGRES_TYPES = {
+    "text": "varchar",
+    "bigint": "bigint",
+    "double": "double precision",
+    "bool": "boolean",
+    "timestamp": "timestamptz",
+}
+
+
+def _layout(loader_source: str, table: str) -> tuple[tuple[str, str], ...]:
+    """The columns the loader declares for a raw table, as dlt creates them in Postgres."""
+    return tuple(
+        (name, POSTGRES_TYPES[data_type])
+        for name, data_type in table_columns(loader_source, table).items()
+        if name not in LOADER_COLUMNS
+    )
+
+
 RAW_TABLES: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
-    ("salesforce", "users"): (
-        ("id", "text"),
-        ("username", "text"),
-        ("name", "text"),
-        ("first_name", "text"),
-        ("last_name", "text"),
-        ("email", "text"),
-        ("division", "text"),
-        ("department", "text"),
-        ("title", "text"),
-        ("audit_phase_c", "text"),
-        ("is_active", "boolean"),
-        ("employee_number", "text"),
-        ("federation_identifier", "text"),
-        ("manager_id", "text"),
-        ("created_date", "text"),
-        ("last_modified_date", "text"),
-        ("system_modstamp", "text"),
-    ),
-    ("successfactors", "users"): (
-        ("user_id", "text"),
-        ("username", "text"),
-        ("first_name", "text"),
-        ("last_name", "text"),
-        ("email", "text"),
-        ("department", "text"),
-        ("division", "text"),
-        ("location", "text"),
-        ("title", "text"),
-        ("status", "text"),
-        ("hire_date", "text"),
-        ("last_modified_date_time", "text"),
-        ("manager_user_id", "text"),
-    ),
-    ("successfactors", "org_units"): (
-        ("external_code", "text"),
-        ("start_date", "text"),
-        ("end_date", "text"),
-        ("name", "text"),
-        ("description", "text"),
-        ("parent", "text"),
-        ("head_of_unit", "text"),
-        ("status", "text"),
-        ("last_modified_date_time", "text"),
-    ),
+    ("salesforce", "users"): _layout("salesforce", "users"),
+    ("successfactors", "users"): _layout("successfactors", "users"),
+    ("successfactors", "org_units"): _layout("successfactors", "org_units"),
 }
 # SuccessFactors Learning lands in raw_successfactors too, but only once the loader has run that
 # source: like dlt, the helpers create these tables at their first load.
 LEARNING_TABLES: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
-    ("successfactors", "learning_items"): (
-        ("component_id", "varchar"),
-        ("component_type_id", "varchar"),
-        ("revision_date", "bigint"),
-        ("title", "varchar"),
-        ("credit_hours", "double precision"),
-        ("cpe_hours", "double precision"),
-        ("catalog_id", "varchar"),
-        ("component_classification", "varchar"),
-        ("description", "varchar"),
-        ("domain_id", "varchar"),
-        ("domain_desc", "varchar"),
-        ("delivery_method_id", "varchar"),
-        ("delivery_method_desc", "varchar"),
-        ("total_length", "double precision"),
-        ("contact_hours", "double precision"),
-        ("active", "boolean"),
-    ),
-    ("successfactors", "learning_assignments"): (
-        ("user_id", "varchar"),
-        ("component_id", "varchar"),
-        ("component_type_id", "varchar"),
-        ("assigned_date", "bigint"),
-        ("required_date", "bigint"),
-        ("revision_date", "bigint"),
-        ("is_required", "boolean"),
-        ("component_type_desc", "varchar"),
-        ("component_key", "bigint"),
-        ("revision_number", "varchar"),
-        ("title", "varchar"),
-        ("description", "varchar"),
-        ("component_length", "double precision"),
-        ("credit_hours", "double precision"),
-        ("cpe_hours", "double precision"),
-        ("contact_hours", "double precision"),
-        ("days_remaining", "bigint"),
-        ("requirement_type_id", "varchar"),
-        ("requirement_type_description", "varchar"),
-        ("add_user", "varchar"),
-    ),
-    ("successfactors", "learning_completions"): (
-        ("student_component_id", "varchar"),
-        ("target_user_id", "varchar"),
-        ("component_id", "varchar"),
-        ("component_type_id", "varchar"),
-        ("completion_status_id", "varchar"),
-        ("completion_date", "bigint"),
-        ("grade", "varchar"),
-        ("credit_hours", "double precision"),
-        ("cpe_hours", "double precision"),
-        ("provide_credit", "boolean"),
-        ("last_update_timestamp", "bigint"),
-        ("component_key", "varchar"),
-        ("revision_date", "bigint"),
-        ("revision_number", "varchar"),
-        ("title", "varchar"),
-        ("completion_status_desc", "varchar"),
-        ("total_hours", "double precision"),
-        ("contact_hours", "double precision"),
-        ("seq_num", "bigint"),
-    ),
+    ("successfactors", table): _layout("successfactors_learning", table)
+    for table in ("learning_items", "learning_assignments", "learning_completions")
 }
 LEARNING_MARTS = (
     "dim_learning_item",
@@ -188,22 +106,6 @@ def epoch_ms(moment: datetime) -> int:
 def sf_id(n: int) -> str:
     """An 18-character Salesforce User Id."""
     return f"005{n:012d}AAA"
-
-
-@dataclass
-class DbtRun:
-    """What one dbt invocation did: exit code, output and node statuses from run_results."""
-
-    returncode: int
-    output: str
-    statuses: dict[str, str] = field(default_factory=dict)
-
-    def status(self, name: str) -> str | None:
-        """Status of the first node whose unique id ends with ``.name`` (model, snapshot, test)."""
-        for unique_id, status in self.statuses.items():
-            if unique_id.split(".")[-1] == name or unique_id.split(".")[2] == name:
-                return status
-        return None
 
 
 class RawWarehouse:
@@ -329,25 +231,7 @@ class RawWarehouse:
 
     def dbt(self, *args: str) -> DbtRun:
         """Run dbt with this database's environment; results land in the module's target dir."""
-        result_files = [self.target_dir / "run_results.json", self.target_dir / "sources.json"]
-        for stale in result_files:
-            stale.unlink(missing_ok=True)
-        result = run_dbt(
-            [
-                *args,
-                "--target-path",
-                str(self.target_dir),
-                "--log-path",
-                str(self.target_dir / "logs"),
-            ],
-            self.env,
-        )
-        statuses: dict[str, str] = {}
-        for results_file in result_files:
-            if results_file.exists():
-                for item in json.loads(results_file.read_text())["results"]:
-                    statuses[item["unique_id"]] = item["status"]
-        return DbtRun(result.returncode, result.stdout + result.stderr, statuses)
+        return run_dbt_recorded(list(args), self.env, self.target_dir)
 
     def build(self, *args: str) -> DbtRun:
         """``dbt build``, which must succeed."""
@@ -580,7 +464,6 @@ def learning_completion(
         "completion_status_desc": "Completed" if passed else "Failed",
         "total_hours": 1.5,
         "contact_hours": 0.0,
-        "seq_num": 1,
     }
 
 

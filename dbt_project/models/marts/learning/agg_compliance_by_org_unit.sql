@@ -1,4 +1,9 @@
 {%- set window_days = compliance_window_days() -%}
+{#- Without Learning in the warehouse there is nothing to report: no grid of zeros that would
+    read as "nothing assigned". -#}
+{%- set learning_is_loaded = (
+    raw_table_in_use('successfactors', 'learning_assignments') if execute else true
+) -%}
 
 with assignment_cycles as (
     select * from {{ ref('int_learning_assignment_completions') }}
@@ -151,6 +156,7 @@ unit_grid as (
         report_days.report_date
     from unit_history_starts
     cross join report_days
+    where {{ 'true' if learning_is_loaded else 'false' }}
 ),
 
 final as (

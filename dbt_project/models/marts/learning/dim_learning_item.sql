@@ -14,8 +14,8 @@ certification_validity as (
     select * from {{ ref('certification_validity') }}
 ),
 
--- items learners were assigned or completed, as those records describe them (an item retired
--- from the catalogue still has its history)
+-- items learners were assigned, completed or attempted, as those records describe them (an
+-- item retired from the catalogue, or never visible in one, still has its history)
 mentions as (
     select
         component_type_id,
@@ -24,6 +24,7 @@ mentions as (
         credit_hours,
         cpe_hours,
         contact_hours,
+        true as describes_hours,
         last_seen_at as mentioned_at
     from assignments
 
@@ -33,13 +34,13 @@ mentions as (
         component_type_id,
         component_id,
         title,
-        credit_hours,
-        cpe_hours,
-        contact_hours,
+        -- a failed attempt awards no hours: its zeros do not describe the item
+        case when is_successful then credit_hours end as credit_hours,
+        case when is_successful then cpe_hours end as cpe_hours,
+        case when is_successful then contact_hours end as contact_hours,
+        is_successful as describes_hours,
         extracted_at as mentioned_at
     from completions
-    -- a failed attempt awards no hours: it does not describe the item
-    where is_successful
 ),
 
 ranked_mentions as (
@@ -47,7 +48,10 @@ ranked_mentions as (
         *,
         row_number() over (
             partition by component_type_id, component_id
-            order by mentioned_at desc, title asc
+            order by
+                case when describes_hours then 0 else 1 end,
+                mentioned_at desc,
+                title asc
         ) as mention_rank
     from mentions
 ),

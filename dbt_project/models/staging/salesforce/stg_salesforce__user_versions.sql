@@ -1,5 +1,5 @@
 with source as (
-    select * from {{ source('salesforce', 'users') }}
+    select * from {{ raw_table('salesforce', 'users') }}
 ),
 
 renamed as (

@@ -1,10 +1,5 @@
 with source as (
-    select * from {{ optional_source('successfactors', 'deletions', {
-        'resource': dbt.type_string(),
-        'record_key': dbt.type_string(),
-        'detected_at': 'timestamp with time zone',
-        '_dlt_load_id': dbt.type_string(),
-    }) }}
+    select * from {{ raw_table('successfactors', 'deletions') }}
 ),
 
 renamed as (

@@ -1,29 +1,5 @@
 with source as (
-    select * from {{ optional_source('successfactors', 'learning_assignments', {
-        'user_id': dbt.type_string(),
-        'component_id': dbt.type_string(),
-        'component_type_id': dbt.type_string(),
-        'assigned_date': dbt.type_bigint(),
-        'required_date': dbt.type_bigint(),
-        'revision_date': dbt.type_bigint(),
-        'is_required': dbt.type_boolean(),
-        'component_type_desc': dbt.type_string(),
-        'component_key': dbt.type_bigint(),
-        'revision_number': dbt.type_string(),
-        'title': dbt.type_string(),
-        'description': dbt.type_string(),
-        'component_length': dbt.type_float(),
-        'credit_hours': dbt.type_float(),
-        'cpe_hours': dbt.type_float(),
-        'contact_hours': dbt.type_float(),
-        'days_remaining': dbt.type_bigint(),
-        'requirement_type_id': dbt.type_string(),
-        'requirement_type_description': dbt.type_string(),
-        'add_user': dbt.type_string(),
-        '_extracted_at': 'timestamp with time zone',
-        '_dlt_load_id': dbt.type_string(),
-        '_dlt_id': dbt.type_string(),
-    }) }}
+    select * from {{ raw_table('successfactors', 'learning_assignments') }}
 ),
 
 renamed as (

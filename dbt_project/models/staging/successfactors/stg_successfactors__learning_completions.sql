@@ -1,27 +1,5 @@
 with source as (
-    select * from {{ optional_source('successfactors', 'learning_completions', {
-        'student_component_id': dbt.type_string(),
-        'target_user_id': dbt.type_string(),
-        'component_id': dbt.type_string(),
-        'component_type_id': dbt.type_string(),
-        'completion_status_id': dbt.type_string(),
-        'completion_date': dbt.type_bigint(),
-        'grade': dbt.type_string(),
-        'credit_hours': dbt.type_float(),
-        'cpe_hours': dbt.type_float(),
-        'provide_credit': dbt.type_boolean(),
-        'last_update_timestamp': dbt.type_bigint(),
-        'component_key': dbt.type_string(),
-        'revision_date': dbt.type_bigint(),
-        'revision_number': dbt.type_string(),
-        'title': dbt.type_string(),
-        'completion_status_desc': dbt.type_string(),
-        'total_hours': dbt.type_float(),
-        'contact_hours': dbt.type_float(),
-        '_extracted_at': 'timestamp with time zone',
-        '_dlt_load_id': dbt.type_string(),
-        '_dlt_id': dbt.type_string(),
-    }) }}
+    select * from {{ raw_table('successfactors', 'learning_completions') }}
 ),
 
 renamed as (

@@ -1,25 +1,5 @@
 with source as (
-    select * from {{ optional_source('successfactors', 'learning_items', {
-        'component_id': dbt.type_string(),
-        'component_type_id': dbt.type_string(),
-        'revision_date': dbt.type_bigint(),
-        'title': dbt.type_string(),
-        'credit_hours': dbt.type_float(),
-        'cpe_hours': dbt.type_float(),
-        'catalog_id': dbt.type_string(),
-        'component_classification': dbt.type_string(),
-        'description': dbt.type_string(),
-        'domain_id': dbt.type_string(),
-        'domain_desc': dbt.type_string(),
-        'delivery_method_id': dbt.type_string(),
-        'delivery_method_desc': dbt.type_string(),
-        'total_length': dbt.type_float(),
-        'contact_hours': dbt.type_float(),
-        'active': dbt.type_boolean(),
-        '_extracted_at': 'timestamp with time zone',
-        '_dlt_load_id': dbt.type_string(),
-        '_dlt_id': dbt.type_string(),
-    }) }}
+    select * from {{ raw_table('successfactors', 'learning_items') }}
 ),
 
 renamed as (

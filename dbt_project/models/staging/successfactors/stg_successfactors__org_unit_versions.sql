@@ -1,5 +1,5 @@
 with source as (
-    select * from {{ source('successfactors', 'org_units') }}
+    select * from {{ raw_table('successfactors', 'org_units') }}
 ),
 
 renamed as (

@@ -1,5 +1,5 @@
 with source as (
-    select * from {{ source('successfactors', 'users') }}
+    select * from {{ raw_table('successfactors', 'users') }}
 ),
 
 renamed as (
