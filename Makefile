@@ -31,7 +31,7 @@ demo: warehouse-up
 	DEMO_DAYS=$(DEMO_DAYS) DEMO_SCALE=$(DEMO_SCALE) bash scripts/demo.sh
 
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 	$(MAKE) --no-print-directory lint
 
 lint: warehouse-up

