@@ -28,13 +28,9 @@ class Ledger:
         self._schema = schema
 
     def _execute(self, statement: sql.Composable, params: tuple | None = None) -> list[tuple]:
-        conn = self._target.connect()
-        try:
-            with conn, conn.cursor() as cur:
-                cur.execute(statement, params)
-                return cur.fetchall() if cur.description else []
-        finally:
-            conn.close()
+        with self._target.transaction() as cur:
+            cur.execute(statement, params)
+            return cur.fetchall() if cur.description else []
 
     def ensure_tables(self) -> None:
         schema = sql.Identifier(self._schema)

@@ -44,7 +44,6 @@ class ResourceResult:
     status: str = SUCCESS
     error: str | None = None
     new_columns: list[str] = field(default_factory=list)
-    load_ids: list[str] = field(default_factory=list)
 
     @property
     def loaded(self) -> int:
@@ -163,7 +162,7 @@ def _refuse_learning_without_employees(
         return
     from ingest.sources import learning
 
-    if learning.known_learners(target, options.schema(RAW_SCHEMAS["successfactors"])) is None:
+    if not learning.employee_central_landed(target, options.schema(RAW_SCHEMAS["successfactors"])):
         raise ConfigurationError(
             "successfactors_learning is read per employee, and Employee Central has never "
             "been loaded here: run `python -m ingest --sources successfactors,"
@@ -235,12 +234,11 @@ def _load_resource(
             else:
                 info = pipeline.load()
                 info.raise_on_failed_jobs()
-                outcome.load_ids = list(info.loads_ids)
                 outcome.new_columns = _new_columns(columns_before, _columns(pipeline)).get(
                     counters.resource, []
                 )
                 if request.full_refresh and (name, counters.resource) in DELETION_TRACKED:
-                    _mark_deleted(name, counters.resource, target, options, outcome.load_ids)
+                    _mark_deleted(name, counters.resource, target, options, list(info.loads_ids))
         except Exception as exc:  # a resource that cannot be trusted fails loudly; others go on
             outcome.status = FAILED
             outcome.error = _describe(exc)
@@ -388,7 +386,7 @@ def _new_columns(before: dict[str, set[str]], after: dict[str, set[str]]) -> dic
 def _ensure_deletions_table(target: WarehouseTarget, schema_name: str) -> None:
     """``deletions`` exists from a source's first run, so dbt reads it from day one."""
     schema = sql.Identifier(schema_name)
-    with _connection(target) as cur:
+    with target.transaction() as cur:
         cur.execute(sql.SQL("create schema if not exists {}").format(schema))
         cur.execute(
             sql.SQL(
@@ -406,7 +404,7 @@ def _mark_deleted(
     if not load_ids:
         return
     schema = sql.Identifier(options.schema(RAW_SCHEMAS[name]))
-    with _connection(target) as cur:
+    with target.transaction() as cur:
         cur.execute(
             sql.SQL(
                 """
@@ -433,17 +431,6 @@ def _mark_deleted(
             ),
             {"resource": resource, "load_id": load_ids[0], "load_ids": load_ids},
         )
-
-
-@contextlib.contextmanager
-def _connection(target: WarehouseTarget) -> Iterator[Any]:
-    """A cursor in one transaction, committed on success; the connection always closes."""
-    conn = target.connect()
-    try:
-        with conn, conn.cursor() as cur:
-            yield cur
-    finally:
-        conn.close()
 
 
 def _selected_sources(requested: str | None) -> list[str]:

@@ -70,6 +70,17 @@ class WarehouseTarget:
                 f"cannot connect to the {self.describe()}: {_first_line(exc)}"
             ) from None
 
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[psycopg2.extensions.cursor]:
+        """A cursor in one transaction, committed when the block succeeds; the connection
+        always closes."""
+        conn = self.connect()
+        try:
+            with conn, conn.cursor() as cur:
+                yield cur
+        finally:
+            conn.close()
+
     def sqlalchemy_url(self) -> str:
         """A ``postgresql://`` URL for dlt's Postgres destination."""
         # dlt insists on a password; the local warehouse trusts loopback, so any will do.

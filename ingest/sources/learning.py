@@ -205,24 +205,30 @@ def fetch_completions(
     yield from _per_learner(api, learners, concurrency, one)
 
 
+def employee_central_landed(target: WarehouseTarget, schema: str) -> bool:
+    """Whether Employee Central has ever run here (its ``users`` table exists)."""
+    with target.transaction() as cur:
+        return _users_table_exists(cur, schema)
+
+
+def _users_table_exists(cur: Any, schema: str) -> bool:
+    cur.execute("select to_regclass(format('%%I.users', %s))", (schema,))
+    return cur.fetchone()[0] is not None
+
+
 def known_learners(target: WarehouseTarget, schema: str) -> list[str] | None:
     """Employees Employee Central has landed, the most recently changed first; None when
-    Employee Central has never run here (its ``users`` table does not exist)."""
-    conn = target.connect()
-    try:
-        with conn, conn.cursor() as cur:
-            cur.execute("select to_regclass(format('%%I.users', %s))", (schema,))
-            if cur.fetchone()[0] is None:
-                return None
-            cur.execute(
-                sql.SQL(
-                    "select user_id from {}.users group by user_id"
-                    " order by max(_extracted_at) desc, user_id"
-                ).format(sql.Identifier(schema))
-            )
-            return [user_id for (user_id,) in cur.fetchall()]
-    finally:
-        conn.close()
+    Employee Central has never run here."""
+    with target.transaction() as cur:
+        if not _users_table_exists(cur, schema):
+            return None
+        cur.execute(
+            sql.SQL(
+                "select user_id from {}.users group by user_id"
+                " order by max(_extracted_at) desc, user_id"
+            ).format(sql.Identifier(schema))
+        )
+        return [user_id for (user_id,) in cur.fetchall()]
 
 
 def flatten(record: dict[str, Any]) -> dict[str, Any]:
