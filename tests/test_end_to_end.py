@@ -22,7 +22,13 @@ from ingest.sandbox.company import Company
 from ingest.sandbox.salesforce import user_id as salesforce_user_id
 from ingest.warehouse import LocalWarehouse
 from tests.conftest import Database, _make_database, run_cli, run_dbt
-from tests.truth import employee_versions, salesforce_user_versions, utc
+from tests.truth import (
+    employee_history,
+    employee_versions,
+    salesforce_user_history,
+    salesforce_user_versions,
+    utc,
+)
 
 # Four simulated days of the whole job take minutes: `make reliability` (and CI) run them.
 pytestmark = pytest.mark.slow
@@ -85,13 +91,7 @@ def job(postgres_server: LocalWarehouse, tmp_path_factory: pytest.TempPathFactor
 
 def test_salesforce_user_history_is_exactly_what_the_days_showed(job: Job) -> None:
     expected = salesforce_user_versions(job.company, range(DAYS))
-    actual: dict[str, list[tuple]] = {}
-    for user, *version in job.database.query(
-        "select salesforce_user_id, division, audit_phase, is_active, valid_from, valid_to"
-        " from marts.dim_salesforce_user_scd order by salesforce_user_id, valid_from"
-    ):
-        actual.setdefault(user, []).append(tuple(version))
-    assert actual == expected
+    assert salesforce_user_history(job.database) == expected
 
     # The stories the semantics name all happened, so the comparison above covered them.
     changed = [versions for versions in expected.values() if len(versions) > 1]
@@ -122,14 +122,7 @@ def test_untracked_changes_make_no_version_but_show_current_values(job: Job) -> 
 
 def test_employee_history_is_exactly_what_the_days_showed(job: Job) -> None:
     expected = employee_versions(job.company, range(DAYS))
-    actual: dict[str, list[tuple]] = {}
-    for employee, *version in job.database.query(
-        "select employee_id, department, division, location, title, manager_employee_id,"
-        " is_active, valid_from, valid_to from marts.dim_employee_scd"
-        " order by employee_id, valid_from"
-    ):
-        actual.setdefault(employee, []).append(tuple(version))
-    assert actual == expected
+    assert employee_history(job.database) == expected
 
     changes = [v for v in expected.values() if len(v) > 1]
     pairs = [(a, b) for v in changes for a, b in itertools.pairwise(v)]

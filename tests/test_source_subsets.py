@@ -25,7 +25,12 @@ from ingest.sandbox.company import Company
 from ingest.sources.raw_tables import RAW_SCHEMAS
 from ingest.warehouse import LocalWarehouse
 from tests.conftest import Database, DbtRun, _make_database, run_cli, run_dbt_recorded
-from tests.truth import employee_versions, salesforce_user_versions
+from tests.truth import (
+    employee_history,
+    employee_versions,
+    salesforce_user_history,
+    salesforce_user_versions,
+)
 
 SALESFORCE, EMPLOYEE_CENTRAL, LEARNING = "salesforce", "successfactors", "successfactors_learning"
 SALESFORCE_MARTS = {"dim_salesforce_user_scd"}
@@ -274,13 +279,7 @@ def test_salesforce_alone_builds_the_exact_user_history_in_utc(
 ) -> None:
     outcome = outcomes["salesforce"]
     expected = salesforce_user_versions(outcome.company, outcome.scenario.days)
-    actual: dict[str, list[tuple]] = {}
-    for user, *version in outcome.database.query(
-        "select salesforce_user_id, division, audit_phase, is_active, valid_from, valid_to"
-        " from marts.dim_salesforce_user_scd order by salesforce_user_id, valid_from"
-    ):
-        actual.setdefault(user, []).append(tuple(version))
-    assert actual == expected
+    assert salesforce_user_history(outcome.database) == expected
     assert any(len(versions) > 1 for versions in expected.values())
     # The second build named its sources, as a scheduled job would.
     assert "raw sources: successfactors is left out" in outcome.builds[1].output
@@ -301,14 +300,7 @@ def test_employee_central_alone_builds_employee_history_in_utc(
 ) -> None:
     outcome = outcomes["successfactors"]
     expected = employee_versions(outcome.company, outcome.scenario.days)
-    actual: dict[str, list[tuple]] = {}
-    for employee, *version in outcome.database.query(
-        "select employee_id, department, division, location, title, manager_employee_id,"
-        " is_active, valid_from, valid_to from marts.dim_employee_scd"
-        " order by employee_id, valid_from"
-    ):
-        actual.setdefault(employee, []).append(tuple(version))
-    assert actual == expected
+    assert employee_history(outcome.database) == expected
     raw = outcome.database.query(
         "select last_modified_date_time from raw_successfactors.users limit 1"
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from ingest.sandbox.company import Company
 from ingest.sandbox.salesforce import user_id as salesforce_user_id
@@ -58,3 +59,29 @@ def employee_versions(company: Company, days: Sequence[int]) -> dict[str, list[t
             states.append((tracked, e.last_modified))
         expected[company.user_id(index)] = expected_versions(states)
     return expected
+
+
+def salesforce_user_history(database: Any) -> dict[str, list[tuple]]:
+    """What ``dim_salesforce_user_scd`` holds, in the shape of ``salesforce_user_versions``."""
+    return _history(
+        database,
+        "select salesforce_user_id, division, audit_phase, is_active, valid_from, valid_to"
+        " from marts.dim_salesforce_user_scd order by salesforce_user_id, valid_from",
+    )
+
+
+def employee_history(database: Any) -> dict[str, list[tuple]]:
+    """What ``dim_employee_scd`` holds, in the shape of ``employee_versions``."""
+    return _history(
+        database,
+        "select employee_id, department, division, location, title, manager_employee_id,"
+        " is_active, valid_from, valid_to from marts.dim_employee_scd"
+        " order by employee_id, valid_from",
+    )
+
+
+def _history(database: Any, query: str) -> dict[str, list[tuple]]:
+    versions: dict[str, list[tuple]] = {}
+    for key, *version in database.query(query):
+        versions.setdefault(key, []).append(tuple(version))
+    return versions
