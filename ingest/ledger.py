@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -16,8 +17,9 @@ from ingest.errors import RunLockedError
 from ingest.sources.incremental import ResourceCounters
 from ingest.warehouse import WarehouseTarget
 
-# Any fixed number: Postgres advisory locks are keyed by integers (this is "peoplestack").
-RUN_LOCK_KEY = 0x70656F706C65
+# Postgres advisory locks are keyed by two 32-bit integers: the project's (any fixed number,
+# "peop") and one per schema prefix, so a pull-request run never waits for production's.
+RUN_LOCK_PROJECT_KEY = 0x70656F70
 
 
 class Ledger:
@@ -143,21 +145,30 @@ class Ledger:
 
 
 @contextmanager
-def run_lock(target: WarehouseTarget, wait_seconds: float) -> Iterator[None]:
-    """Hold the warehouse's run lock; a second run waits briefly, then gives up clearly."""
+def run_lock(
+    target: WarehouseTarget, wait_seconds: float, schema_prefix: str = ""
+) -> Iterator[None]:
+    """Hold the run lock of one schema prefix in the warehouse; a second run with the same
+    prefix waits briefly, then gives up clearly."""
+    # A stable 32-bit key per prefix (Python's hash() changes from process to process).
+    prefix_key = zlib.crc32(schema_prefix.encode()) - 2**31
     conn = target.connect()
     conn.autocommit = True
     try:
         deadline = time.monotonic() + wait_seconds
         with conn.cursor() as cur:
             while True:
-                cur.execute("select pg_try_advisory_lock(%s)", (RUN_LOCK_KEY,))
+                cur.execute(
+                    "select pg_try_advisory_lock(%s, %s)", (RUN_LOCK_PROJECT_KEY, prefix_key)
+                )
                 if cur.fetchone()[0]:
                     break
                 if time.monotonic() >= deadline:
+                    scope = f" with schema prefix {schema_prefix!r}" if schema_prefix else ""
                     raise RunLockedError(
-                        f"another `python -m ingest` run is loading into the {target.describe()}; "
-                        f"waited {wait_seconds:.0f} s — try again when it has finished"
+                        f"another `python -m ingest` run{scope} is loading into the "
+                        f"{target.describe()}; waited {wait_seconds:.0f} s — try again when it "
+                        "has finished"
                     )
                 time.sleep(0.5)
         yield

@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         redact = Redactor(config.secret_values(list(settings.values()), [target.password]))
         reporter = Reporter(args.log_format, redact)
         ensure_reachable(target)
-        with run_lock(target, options.lock_wait_seconds):
+        with run_lock(target, options.lock_wait_seconds, options.schema_prefix):
             _refuse_learning_without_employees(names, options, target)
             return _run_locked(names, settings, options, request, target, reporter)
 

@@ -11,7 +11,9 @@ import sys
 
 import pytest
 
+from ingest.ledger import run_lock
 from ingest.sandbox import Faults, Sandbox, TenantShape
+from ingest.warehouse import WarehouseTarget
 from tests.conftest import REPO_ROOT, Database, run_cli
 
 SF_USERS_QUERY = "select count(*), count(distinct id) from raw_salesforce.users"
@@ -357,6 +359,22 @@ def test_two_runs_at_once_load_everything_exactly_once(
         assert any("another `python -m ingest` run" in err for _, err in outcomes)
     else:  # the first finished before the second started: the second found nothing new
         assert codes == [0, 0]
+
+
+def test_the_run_lock_is_per_schema_prefix(database: Database, sandbox: Sandbox) -> None:
+    env = _loader_env(database, sandbox, lock_wait_seconds="1")
+    target = WarehouseTarget(
+        database.host, database.port, database.user, database.password, database.name, False
+    )
+    with run_lock(target, wait_seconds=0):  # production's run, still loading
+        blocked = _ingest(env, "--sources", "salesforce")
+        pull_request = _ingest(
+            {**env, "PEOPLESTACK_SCHEMA_PREFIX": "pr7"}, "--sources", "salesforce"
+        )
+    assert blocked.returncode == 1
+    assert "another `python -m ingest` run is loading" in blocked.stderr
+    assert pull_request.returncode == 0, pull_request.stderr
+    assert database.query("select count(*) > 100 from pr7_raw_salesforce.users") == [(True,)]
 
 
 def test_no_secret_reaches_any_output(database: Database, sandbox: Sandbox) -> None:
