@@ -18,9 +18,33 @@ import psycopg2
 import pytest
 
 from ingest.warehouse import LOCAL_HOST, LOCAL_USER, LocalWarehouse
+from tests.reliability.figures import FIGURES_ENV, Figures, figures_path, table
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):  # the controller: workers inherit its environment
+        path = Path(tempfile.mkdtemp(prefix="peoplestack-figures-")) / "figures.jsonl"
+        path.touch()
+        os.environ[FIGURES_ENV] = str(path)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    path = figures_path()
+    if path is not None and path.exists() and path.stat().st_size:
+        terminalreporter.write_sep("=", "reliability figures")
+        for line in table(path):
+            terminalreporter.write_line(line)
+
+
+@pytest.fixture(scope="session")
+def figures() -> Figures:
+    """Where reliability tests count the faults, bad inputs and secret scans they tried."""
+    path = figures_path()
+    assert path is not None, "pytest_configure sets the figures file"
+    return Figures(path)
 
 
 def free_port() -> int:
