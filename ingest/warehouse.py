@@ -54,10 +54,15 @@ class WarehouseTarget:
         kind = "local warehouse" if self.is_local else "external Postgres"
         return f"{kind} {self.user}@{self.host}:{self.port}/{self.database}"
 
-    def connect(self, database: str | None = None) -> psycopg2.extensions.connection:
-        """Open a psycopg2 connection (autocommit off)."""
+    def connect(
+        self, database: str | None = None, *, keepalive: bool = False
+    ) -> psycopg2.extensions.connection:
+        """Open a psycopg2 connection (autocommit off); ``keepalive`` for long-idle sessions."""
+        # TCP keepalives find a dead peer (and keep middleboxes from dropping a quiet session).
+        probes = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10}
         try:
             return psycopg2.connect(
+                **(probes if keepalive else {}),
                 host=self.host,
                 port=self.port,
                 user=self.user,
