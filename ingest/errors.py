@@ -27,5 +27,16 @@ class RunLockedError(PeoplestackError):
     """Another run holds the warehouse's run lock."""
 
 
+class RunLockLostError(PeoplestackError):
+    """The run's lock vanished while it ran (warehouse restart, dropped connection)."""
+
+
+class RunDeadlineError(PeoplestackError):
+    """The run passed ``ingest.run_deadline_minutes``: the resource in progress loads nothing.
+
+    Not a SourceError, so code that tolerates one record's or one learner's source error
+    never swallows it."""
+
+
 class QualityGateError(PeoplestackError):
     """Too many records failed their contract: the run is FAILED and cursors stay put."""

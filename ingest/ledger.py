@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 import zlib
@@ -13,7 +14,7 @@ from datetime import UTC, datetime
 import psycopg2
 from psycopg2 import sql
 
-from ingest.errors import RunLockedError
+from ingest.errors import RunLockedError, RunLockLostError
 from ingest.sources.incremental import ResourceCounters
 from ingest.warehouse import WarehouseTarget
 
@@ -71,7 +72,20 @@ class Ledger:
         )
 
     def start_run(self, sources: list[str], full_refresh: bool) -> str:
+        """Record a new run, first closing the rows of runs that died (called under the lock)."""
         run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        # Whoever holds the lock is the only live run of this prefix: a RUNNING row left
+        # behind belongs to a run that was killed or lost its session, and never finished.
+        self._execute(
+            sql.SQL(
+                "update {}.ingest_runs set status = 'ABANDONED', error = %s"
+                " where status = 'RUNNING'"
+            ).format(sql.Identifier(self._schema)),
+            (
+                "the run ended without finishing (killed, or it lost the warehouse); "
+                "nothing it had not committed was kept, and the next run read it again",
+            ),
+        )
         self._execute(
             sql.SQL(
                 "insert into {}.ingest_runs (run_id, started_at, status, sources, full_refresh)"
@@ -144,23 +158,67 @@ class Ledger:
             return []
 
 
+class RunLock:
+    """The run lock of one schema prefix, held by one session that is checked before loads.
+
+    A session-level advisory lock vanishes with its session (a warehouse restart, a dropped
+    connection, a server-side timeout), and Postgres tells nobody. So the session turns off
+    the server's idle timeouts, keeps TCP alive, and ``verify()`` asks, before every load,
+    whether this session still holds the lock: a run that lost it stops instead of loading
+    beside a second run that may have taken it since.
+    """
+
+    def __init__(
+        self, conn: psycopg2.extensions.connection, key: tuple[int, int], where: str
+    ) -> None:
+        self._conn = conn
+        self._key = key
+        self._where = where
+        self._guard = threading.Lock()  # sources load from two threads; one session
+
+    def verify(self, before: str) -> None:
+        """Raise RunLockLostError unless this run still holds its lock."""
+        with self._guard:
+            try:
+                with self._conn.cursor() as cur:
+                    cur.execute(
+                        "select count(*) from pg_locks where locktype = 'advisory'"
+                        " and classid = %s::oid and objid = %s::oid and objsubid = 2"
+                        " and granted and pid = pg_backend_pid()",
+                        (self._key[0], self._key[1] % 2**32),
+                    )
+                    held = cur.fetchone()[0] == 1
+            except psycopg2.Error as exc:
+                held = False
+                cause = f"its session ended ({' '.join(str(exc).split())[:200]})"
+            else:
+                cause = "its session no longer holds it"
+        if not held:
+            raise RunLockLostError(
+                f"the run lock on the {self._where} was lost ({cause}: a warehouse restart "
+                f"or a dropped connection); stopped before {before}, so another run cannot "
+                "load the same data twice — rerun when no other run is loading"
+            )
+
+
 @contextmanager
 def run_lock(
     target: WarehouseTarget, wait_seconds: float, schema_prefix: str = ""
-) -> Iterator[None]:
+) -> Iterator[RunLock]:
     """Hold the run lock of one schema prefix in the warehouse; a second run with the same
     prefix waits briefly, then gives up clearly."""
     # A stable 32-bit key per prefix (Python's hash() changes from process to process).
-    prefix_key = zlib.crc32(schema_prefix.encode()) - 2**31
-    conn = target.connect()
+    key = (RUN_LOCK_PROJECT_KEY, zlib.crc32(schema_prefix.encode()) - 2**31)
+    conn = target.connect(keepalive=True)
     conn.autocommit = True
     try:
         deadline = time.monotonic() + wait_seconds
         with conn.cursor() as cur:
+            # A server-side idle timeout would end the session, and the lock with it.
+            cur.execute("set idle_session_timeout = 0")
+            cur.execute("set idle_in_transaction_session_timeout = 0")
             while True:
-                cur.execute(
-                    "select pg_try_advisory_lock(%s, %s)", (RUN_LOCK_PROJECT_KEY, prefix_key)
-                )
+                cur.execute("select pg_try_advisory_lock(%s, %s)", key)
                 if cur.fetchone()[0]:
                     break
                 if time.monotonic() >= deadline:
@@ -171,6 +229,6 @@ def run_lock(
                         "has finished"
                     )
                 time.sleep(0.5)
-        yield
+        yield RunLock(conn, key, target.describe())
     finally:
         conn.close()  # closing the session releases the lock, also after a crash

@@ -19,7 +19,7 @@ from psycopg2 import sql
 from ingest import config
 from ingest.config import RunOptions, SourceSettings
 from ingest.errors import ConfigurationError, PeoplestackError
-from ingest.ledger import Ledger, run_lock
+from ingest.ledger import Ledger, RunLock, run_lock
 from ingest.progress import Redactor, Reporter
 from ingest.quality import FAILED, SUCCESS, SUCCESS_WITH_REJECTS, verdict
 from ingest.sources import salesforce, successfactors
@@ -89,9 +89,9 @@ def run(args: argparse.Namespace) -> int:
         redact = Redactor(config.secret_values(list(settings.values()), [target.password]))
         reporter = Reporter(args.log_format, redact)
         ensure_reachable(target)
-        with run_lock(target, options.lock_wait_seconds, options.schema_prefix):
+        with run_lock(target, options.lock_wait_seconds, options.schema_prefix) as lock:
             _refuse_learning_without_employees(names, options, target)
-            return _run_locked(names, settings, options, request, target, reporter)
+            return _run_locked(names, settings, options, request, target, reporter, lock)
 
 
 def _run_locked(
@@ -101,6 +101,7 @@ def _run_locked(
     request: RunRequest,
     target: WarehouseTarget,
     reporter: Reporter,
+    lock: RunLock,
 ) -> int:
     ledger = Ledger(target, options.schema("ops"))
     ledger.ensure_tables()
@@ -115,7 +116,7 @@ def _run_locked(
     )
 
     def load(name: str) -> SourceResult:
-        return _load_source(name, settings[name], options, request, target, reporter)
+        return _load_source(name, settings[name], options, request, target, reporter, lock)
 
     results: list[SourceResult] = []
     # Salesforce runs beside SuccessFactors; Learning follows Employee Central because it
@@ -177,6 +178,7 @@ def _load_source(
     request: RunRequest,
     target: WarehouseTarget,
     reporter: Reporter,
+    lock: RunLock,
 ) -> SourceResult:
     """Every resource of one source, each loaded or refused on its own."""
     result = SourceResult(name)
@@ -189,14 +191,19 @@ def _load_source(
         reporter.event("source_failed", f"{name}: FAILED — {result.error}", source=name)
         return result
     for item in made:
-        outcome = _load_resource(name, item, options, request, target)
+        outcome = _load_resource(name, item, options, request, target, lock)
         result.resources.append(outcome)
         _report_resource(reporter, name, outcome)
     return result
 
 
 def _load_resource(
-    name: str, made: Made, options: RunOptions, request: RunRequest, target: WarehouseTarget
+    name: str,
+    made: Made,
+    options: RunOptions,
+    request: RunRequest,
+    target: WarehouseTarget,
+    lock: RunLock,
 ) -> ResourceResult:
     """Extract one resource, judge it, and load it only if it passes the quality gate.
 
@@ -232,12 +239,14 @@ def _load_resource(
             elif request.dry_run:
                 outcome.status = DRY_RUN
             else:
+                lock.verify(before=f"loading {name}.{counters.resource}")
                 info = pipeline.load()
                 info.raise_on_failed_jobs()
                 outcome.new_columns = _new_columns(columns_before, _columns(pipeline)).get(
                     counters.resource, []
                 )
                 if request.full_refresh and (name, counters.resource) in DELETION_TRACKED:
+                    lock.verify(before=f"marking deletions in {name}.{counters.resource}")
                     _mark_deleted(name, counters.resource, target, options, list(info.loads_ids))
         except Exception as exc:  # a resource that cannot be trusted fails loudly; others go on
             outcome.status = FAILED
@@ -459,7 +468,11 @@ def _parse_since(text: str | None) -> datetime | None:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise ConfigurationError(f"--since must be an ISO 8601 timestamp, not {text!r}") from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    value = value if value.tzinfo else value.replace(tzinfo=UTC)
+    if value > datetime.now(UTC):
+        # A start in the future reads nothing at all: surely a mistyped date.
+        raise ConfigurationError(f"--since must not be in the future, not {text!r}")
+    return value
 
 
 @contextlib.contextmanager

@@ -17,6 +17,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
+from ingest.sandbox import Sandbox
 from ingest.warehouse import LOCAL_HOST, LOCAL_USER, LocalWarehouse
 from tests.reliability.figures import FIGURES_ENV, Figures, figures_path, table
 
@@ -140,6 +141,20 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+
+
+def loader_env(database: Database, sandbox: Sandbox, **ingest: str) -> dict[str, str]:
+    """The environment a user would export: warehouse, the sandbox tenant's settings, and
+    ``INGEST__*`` run options (quick retries; Learning's throttle off unless asked)."""
+    env = dict(database.env)
+    for source, values in sandbox.source_config().items():
+        for key, value in values.items():
+            env[f"SOURCES__{source.upper()}__{key.upper()}"] = str(value)
+    env["INGEST__REQUEST_BACKOFF_FACTOR"] = "0.05"
+    ingest.setdefault("learning_min_interval_seconds", "0")
+    for key, value in ingest.items():
+        env[f"INGEST__{key.upper()}"] = value
+    return env
 
 
 def run_dbt(

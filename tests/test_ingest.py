@@ -15,21 +15,9 @@ from ingest.ledger import run_lock
 from ingest.sandbox import Faults, Sandbox, TenantShape
 from ingest.warehouse import WarehouseTarget
 from tests.conftest import REPO_ROOT, Database, run_cli
+from tests.conftest import loader_env as _loader_env
 
 SF_USERS_QUERY = "select count(*), count(distinct id) from raw_salesforce.users"
-
-
-def _loader_env(database: Database, sandbox: Sandbox, **ingest: str) -> dict[str, str]:
-    """The environment a user would export: warehouse, tenant settings, run options."""
-    env = dict(database.env)
-    for source, values in sandbox.source_config().items():
-        for key, value in values.items():
-            env[f"SOURCES__{source.upper()}__{key.upper()}"] = str(value)
-    env["INGEST__REQUEST_BACKOFF_FACTOR"] = "0.05"
-    ingest.setdefault("learning_min_interval_seconds", "0")
-    for key, value in ingest.items():
-        env[f"INGEST__{key.upper()}"] = value
-    return env
 
 
 def _ingest(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
