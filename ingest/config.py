@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
+import time
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
+from urllib.parse import urlsplit
 
 import dlt
 
 from ingest.errors import ConfigurationError
 
 SOURCE_NAMES = ("salesforce", "successfactors", "successfactors_learning")
+# A prefix becomes part of SQL identifiers (and dbt schema names): plain lowercase words
+# only, short enough that the longest schema made from it (dlt's
+# ``<prefix>_raw_successfactors_staging``) fits Postgres' 63-byte identifiers.
+SCHEMA_PREFIX_PATTERN = re.compile(r"[a-z_][a-z0-9_]*")
+SCHEMA_PREFIX_MAX_LENGTH = 63 - len("_raw_successfactors_staging")
+# Plain http is for the sandbox on this machine only: anywhere else it carries secrets
+# in clear.
+LOCAL_HOSTS = {"localhost"}
+_URL_FIELDS = {"instance_url", "api_url"}
 
 
 @dataclass(frozen=True)
@@ -59,10 +72,19 @@ class RunOptions:
     learning_concurrency: int = 4
     learning_min_interval_seconds: float = 0.5
     page_size: int = 0  # records asked per page; 0 = each API's maximum (2,000 and 1,000)
+    # No run goes on longer than this: a stuck API must not hold the run lock for days.
+    run_deadline_minutes: float = 360.0
+    # Not a setting: when the run began (time.monotonic), which the deadline counts from.
+    started_at: float = field(default_factory=time.monotonic, init=False, compare=False)
 
     def schema(self, name: str) -> str:
         """A warehouse schema name with the optional isolation prefix."""
         return f"{self.schema_prefix}_{name}" if self.schema_prefix else name
+
+    @property
+    def deadline(self) -> float:
+        """The ``time.monotonic()`` at which the run must stop."""
+        return self.started_at + self.run_deadline_minutes * 60
 
 
 SourceSettings = SalesforceSettings | SuccessFactorsSettings | LearningSettings
@@ -111,6 +133,8 @@ def load_source_settings(source: str) -> SourceSettings:
                 f"missing setting sources.{source}.{spec.name}: {_where(source, spec.name)}"
             )
         values[spec.name] = str(value)
+        if spec.name in _URL_FIELDS:
+            _check_url(f"sources.{source}.{spec.name}", values[spec.name])
     settings = cls(**values)
     if isinstance(settings, SuccessFactorsSettings) and not (
         settings.private_key or settings.assertion
@@ -126,7 +150,7 @@ def load_run_options() -> RunOptions:
     """Run options from ``[ingest]`` in .dlt/config.toml or INGEST__* variables."""
     values: dict[str, Any] = {}
     for spec in fields(RunOptions):
-        value = dlt.config.get(f"ingest.{spec.name}")
+        value = dlt.config.get(f"ingest.{spec.name}") if spec.init else None
         if value is not None:
             try:
                 values[spec.name] = type(spec.default)(value)
@@ -134,8 +158,85 @@ def load_run_options() -> RunOptions:
                 raise ConfigurationError(
                     f"ingest.{spec.name} must be a {type(spec.default).__name__}, not {value!r}"
                 ) from None
-    values.setdefault("schema_prefix", os.environ.get("PEOPLESTACK_SCHEMA_PREFIX", "").strip())
+            _check_bounds(spec.name, values[spec.name])
+    if "schema_prefix" in values:
+        _check_schema_prefix("ingest.schema_prefix", values["schema_prefix"])
+    else:
+        prefix = os.environ.get("PEOPLESTACK_SCHEMA_PREFIX", "").strip()
+        _check_schema_prefix("PEOPLESTACK_SCHEMA_PREFIX", prefix)
+        values["schema_prefix"] = prefix
     return RunOptions(**values)
+
+
+# The least each numeric run option may be, and whether that least is itself allowed.
+_LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
+    "overlap_minutes": (0, True),
+    "reject_threshold": (0, True),
+    "reject_allowance": (0, True),
+    "lock_wait_seconds": (0, True),
+    "quota_stop_ratio": (0, False),
+    "request_max_attempts": (1, True),
+    "request_backoff_factor": (0, True),
+    "learning_concurrency": (1, True),
+    "learning_min_interval_seconds": (0, True),
+    "page_size": (1, True),  # when set; unset means each API's maximum
+    "run_deadline_minutes": (0, False),
+}
+_AT_MOST_ONE = {"reject_threshold", "quota_stop_ratio"}
+
+
+def _check_bounds(name: str, value: Any) -> None:
+    if name not in _LOWER_BOUNDS:
+        return
+    least, inclusive = _LOWER_BOUNDS[name]
+    if not (value >= least if inclusive else value > least) or value != value:  # NaN
+        relation = "at least" if inclusive else "more than"
+        raise ConfigurationError(f"ingest.{name} must be {relation} {least:g}, not {value:g}")
+    if name in _AT_MOST_ONE and value > 1:
+        raise ConfigurationError(f"ingest.{name} is a share and must be at most 1, not {value:g}")
+
+
+def _check_schema_prefix(name: str, prefix: str) -> None:
+    """The prefix goes into SQL identifiers and dbt schema names: plain words only."""
+    if not prefix:
+        return
+    if not SCHEMA_PREFIX_PATTERN.fullmatch(prefix) or prefix.startswith("pg_"):
+        raise ConfigurationError(
+            f"{name} must be lowercase letters, digits and underscores, starting with a letter "
+            f"or underscore (and not pg_), not {prefix!r}"
+        )
+    if len(prefix) > SCHEMA_PREFIX_MAX_LENGTH:
+        raise ConfigurationError(
+            f"{name} must be at most {SCHEMA_PREFIX_MAX_LENGTH} characters (schema names built "
+            f"from it must fit Postgres' 63), not {len(prefix)}"
+        )
+
+
+def _check_url(name: str, url: str) -> None:
+    """An https URL with a host; http only for this machine (the sandbox)."""
+    parts = urlsplit(url.strip())
+    try:
+        host, _port = parts.hostname, parts.port  # a port that is not a number raises
+    except ValueError:
+        host = None
+    if parts.scheme not in ("https", "http") or not host:
+        raise ConfigurationError(
+            f"{name} must be a URL with a scheme and a host (https://...), not {url!r}"
+        )
+    if parts.scheme == "http" and not _is_local(host):
+        raise ConfigurationError(
+            f"{name} must use https:// (http:// only for localhost), not {url!r}: "
+            "credentials would cross the network in clear"
+        )
+
+
+def _is_local(host: str) -> bool:
+    if host in LOCAL_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def secret_values(settings: list[SourceSettings], extra: list[str] | None = None) -> list[str]:

@@ -39,6 +39,10 @@ class Faults:
     # Entity sets whose records break (e.g. "FODepartment"); empty: every entity set.
     malformed_entities: tuple[str, ...] = ()
     schema_drift_day: int | None = None  # from this day a new custom field exists
+    # Paging gone wrong, on every paged collection of the API:
+    next_link_loops_back: bool = False  # the last page names the second page again
+    next_link_never_ends: bool = False  # past the last record, empty pages name further ones
+    next_link_origin: str = ""  # next links lead to this scheme://host:port instead
 
     def __post_init__(self) -> None:
         unknown = set(self.apis) - set(API_NAMES)
@@ -63,6 +67,8 @@ class Faults:
         )
         if any(n < 0 for n in counters):
             raise ValueError("fault counts must not be negative")
+        if self.next_link_origin and not self.next_link_origin.startswith(("http://", "https://")):
+            raise ValueError("next_link_origin must look like http(s)://host:port")
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -153,6 +159,24 @@ class FaultInjector:
                 self._truncate -= 1
                 return True
             return False
+
+    def next_offset(self, offset: int, page_size: int, total: int) -> int | None:
+        """Where the next link of the page at ``offset`` leads: the true next page, none
+        after the last, or wherever a paging fault sends it."""
+        end = offset + page_size
+        if end < total:
+            return end
+        f = self.faults
+        if f is not None and f.next_link_loops_back and offset > 0:
+            return page_size
+        if f is not None and f.next_link_never_ends:
+            return end
+        return None
+
+    def link_origin(self, own: str) -> str:
+        """The scheme://host:port next links carry: the API's own, or a foreign one."""
+        f = self.faults
+        return f.next_link_origin.rstrip("/") if f is not None and f.next_link_origin else own
 
     @property
     def token_page_limit(self) -> int:

@@ -434,15 +434,17 @@ class LearningApi:
             body["@odata.count"] = total
         if not injector.take_unknown_shape():
             body["value"] = chunk
-        if offset + page_size < total:
+        following = injector.next_offset(offset, page_size, total)
+        if following is not None:
             kept = [
                 (k, v)
                 for k, v in parse_qsl(request.query_string, keep_blank_values=True)
                 if k != "$skiptoken"
             ]
-            token = _encode_skiptoken(offset + page_size, self._day(request))
+            token = _encode_skiptoken(following, self._day(request))
+            origin = injector.link_origin(request.base_url)
             body["@odata.nextLink"] = with_query(
-                f"{request.base_url}{request.path}", dict([*kept, ("$skiptoken", token)])
+                f"{origin}{request.path}", dict([*kept, ("$skiptoken", token)])
             )
         return json_response(200, body)
 

@@ -392,10 +392,13 @@ class SalesforceApi:
         records = shape.reshape(API, "User", records)
         injector = self.world.faults[API]
         records = injector.malform(records, self.world.seed, CORRUPTION)
-        body: dict[str, Any] = {"totalSize": total, "done": end >= total}
-        if end < total:
+        following = injector.next_offset(offset, cursor.batch, total)
+        body: dict[str, Any] = {"totalSize": total, "done": following is None}
+        if following is not None:
+            # Relative, as Salesforce sends it; absolute only when a fault sends it elsewhere.
+            origin = injector.link_origin("")
             body["nextRecordsUrl"] = (
-                f"/services/data/v{cursor.version}/query/{cursor.locator}-{end}"
+                f"{origin}/services/data/v{cursor.version}/query/{cursor.locator}-{following}"
             )
         if not injector.take_unknown_shape():
             body["records"] = records

@@ -312,7 +312,8 @@ class SuccessFactorsApi:
             body["__count"] = str(total)
         if not injector.take_unknown_shape():
             body["results"] = records
-        if offset + page < total:
+        following = injector.next_offset(offset, page, total)
+        if following is not None:
             kept = [
                 (k, v)
                 for k, v in parse_qsl(request.query_string, keep_blank_values=True)
@@ -320,12 +321,13 @@ class SuccessFactorsApi:
             ]
             token = base64.b64encode(
                 json.dumps(
-                    {"startRow": offset + page, "endRow": offset + 2 * page, "day": day},
+                    {"startRow": following, "endRow": following + page, "day": day},
                     separators=(",", ":"),
                 ).encode()
             ).decode()
+            origin = injector.link_origin(request.base_url)
             body["__next"] = with_query(
-                f"{request.base_url}/odata/v2/{entity}", dict([*kept, ("$skiptoken", token)])
+                f"{origin}/odata/v2/{entity}", dict([*kept, ("$skiptoken", token)])
             )
         return json_response(200, {"d": body})
 

@@ -21,6 +21,7 @@ from ingest.quality import RecordContract, parse_epoch_ms
 from ingest.sources.auth import LearningToken
 from ingest.sources.http import ApiClient, Pacer, retrying_client
 from ingest.sources.incremental import Window
+from ingest.sources.paging import Page, Paging, announced_total
 from ingest.warehouse import WarehouseTarget
 
 ROOT = "/learning/odatav4/public"
@@ -137,16 +138,15 @@ class LearningApi:
         self.client = ApiClient(
             "SuccessFactors Learning", lambda: settings.api_url, self.tokens, client, pacer=pacer
         )
+        self.paging = Paging("SuccessFactors Learning", lambda: settings.api_url, options)
 
     def pages(self, path: str, params: dict[str, str] | None = None) -> Iterator[list[dict]]:
         """Every page of a collection, following ``@odata.nextLink``."""
-        body = self.client.get_json(path, params)
-        while True:
-            rows, next_link = _page_of(path, body)
-            yield rows
-            if next_link is None:
-                return
-            body = self.client.get_json(next_link)
+        yield from self.paging.walk(
+            path.rsplit("/", 1)[-1],
+            lambda: _page_of(path, self.client.get_json(path, params)),
+            lambda next_link: _page_of(path, self.client.get_json(next_link)),
+        )
 
 
 def fetch_items(api: LearningApi, window: Window) -> Iterator[list[dict[str, Any]]]:
@@ -294,8 +294,8 @@ def probe(settings: LearningSettings, options: RunOptions) -> str:
     return f"{len(catalogs)} catalog(s) visible"
 
 
-def _page_of(path: str, body: Any) -> tuple[list[dict[str, Any]], str | None]:
-    """Rows and next link of an OData v4 answer; any other shape is an error, not zero rows."""
+def _page_of(path: str, body: Any) -> Page:
+    """Rows, next link and count of an OData v4 answer; any other shape is an error."""
     if not isinstance(body, dict) or not isinstance(body.get("value"), list):
         keys = sorted(body)[:6] if isinstance(body, dict) else type(body).__name__
         raise SourceError(
@@ -305,4 +305,4 @@ def _page_of(path: str, body: Any) -> tuple[list[dict[str, Any]], str | None]:
     next_link = body.get("@odata.nextLink")
     if next_link is not None and not isinstance(next_link, str):
         raise SourceError("SuccessFactors Learning gave an @odata.nextLink that is not a link")
-    return body["value"], next_link
+    return Page(body["value"], next_link, announced_total(body.get("@odata.count")))

@@ -15,6 +15,7 @@ from ingest.quality import RecordContract, parse_salesforce_datetime
 from ingest.sources.auth import SalesforceToken
 from ingest.sources.http import ApiClient, retrying_client
 from ingest.sources.incremental import Window
+from ingest.sources.paging import Page, Paging, announced_total
 
 SOURCE = "salesforce"
 naming = NamingConvention()
@@ -75,6 +76,7 @@ class SalesforceApi:
             client,
             check_response=self._check_quota,
         )
+        self.paging = Paging("Salesforce", lambda: self.tokens.instance_url, options)
 
     @property
     def data_path(self) -> str:
@@ -105,13 +107,11 @@ class SalesforceApi:
     def query_pages(self, soql: str) -> Iterator[list[dict[str, Any]]]:
         """All pages of one SOQL query, following ``nextRecordsUrl``."""
         headers = {"Sforce-Query-Options": f"batchSize={self._page_size}"}
-        body = self.client.get_json(f"{self.data_path}/query", {"q": soql}, headers)
-        while True:
-            records, next_url = _page_of(body)
-            yield records
-            if next_url is None:
-                return
-            body = self.client.get_json(next_url, headers=headers)
+        yield from self.paging.walk(
+            "query",
+            lambda: _page_of(self.client.get_json(f"{self.data_path}/query", {"q": soql}, headers)),
+            lambda next_url: _page_of(self.client.get_json(next_url, headers=headers)),
+        )
 
 
 def users_soql(fields: list[str], window: Window) -> str:
@@ -131,8 +131,8 @@ def flatten_user(record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def _page_of(body: Any) -> tuple[list[dict[str, Any]], str | None]:
-    """Records and next link of a query answer; any other shape is an error, not zero rows."""
+def _page_of(body: Any) -> Page:
+    """Records, next link and total of a query answer; any other shape is an error."""
     if (
         not isinstance(body, dict)
         or not isinstance(body.get("records"), list)
@@ -143,7 +143,11 @@ def _page_of(body: Any) -> tuple[list[dict[str, Any]], str | None]:
     next_url = body.get("nextRecordsUrl")
     if not body["done"] and not isinstance(next_url, str):
         raise SourceError("Salesforce query says it is not done but gives no nextRecordsUrl")
-    return body["records"], (next_url if not body["done"] else None)
+    return Page(
+        body["records"],
+        next_url if not body["done"] else None,
+        announced_total(body.get("totalSize")),
+    )
 
 
 def _api_usage(header: str) -> tuple[int, int] | None:

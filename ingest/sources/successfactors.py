@@ -14,6 +14,7 @@ from ingest.quality import RecordContract, parse_odata_date
 from ingest.sources.auth import SuccessFactorsToken
 from ingest.sources.http import ApiClient, retrying_client
 from ingest.sources.incremental import Window
+from ingest.sources.paging import Page, Paging, announced_total
 
 SOURCE = "successfactors"
 naming = NamingConvention()
@@ -79,24 +80,22 @@ class SuccessFactorsApi:
         client = retrying_client(options.request_max_attempts, options.request_backoff_factor)
         self.tokens = SuccessFactorsToken(settings, client.session)
         self.client = ApiClient("SuccessFactors", lambda: settings.api_url, self.tokens, client)
+        self.paging = Paging("SuccessFactors", lambda: settings.api_url, options)
 
     def pages(self, entity: str, params: dict[str, str]) -> Iterator[list[dict[str, Any]]]:
         """Every page of an entity set, following the server's ``__next`` links."""
-        body = self.client.get_json(
-            f"/odata/v2/{entity}",
-            {
-                "$format": "json",
-                "customPageSize": str(self._page_size),
-                "paging": "snapshot",
-                **params,
-            },
+        first = {
+            "$format": "json",
+            "customPageSize": str(self._page_size),
+            "paging": "snapshot",
+            "$inlinecount": "allpages",  # the count bounds the pages a walk may take
+            **params,
+        }
+        yield from self.paging.walk(
+            entity,
+            lambda: _page_of(entity, self.client.get_json(f"/odata/v2/{entity}", first)),
+            lambda next_url: _page_of(entity, self.client.get_json(next_url)),
         )
-        while True:
-            records, next_url = _page_of(entity, body)
-            yield records
-            if next_url is None:
-                return
-            body = self.client.get_json(next_url)
 
 
 def _changed_since(window: Window) -> str | None:
@@ -148,8 +147,8 @@ def _plain_fields(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _page_of(entity: str, body: Any) -> tuple[list[dict[str, Any]], str | None]:
-    """Rows and next link of an OData v2 answer; any other shape is an error, not zero rows."""
+def _page_of(entity: str, body: Any) -> Page:
+    """Rows, next link and count of an OData v2 answer; any other shape is an error."""
     d = body.get("d") if isinstance(body, dict) else None
     if not isinstance(d, dict) or not isinstance(d.get("results"), list):
         keys = sorted(body)[:6] if isinstance(body, dict) else type(body).__name__
@@ -157,4 +156,4 @@ def _page_of(entity: str, body: Any) -> tuple[list[dict[str, Any]], str | None]:
     next_url = d.get("__next")
     if next_url is not None and not isinstance(next_url, str):
         raise SourceError(f"SuccessFactors {entity} gave a __next that is not a link")
-    return d["results"], next_url
+    return Page(d["results"], next_url, announced_total(d.get("__count")))
