@@ -5,6 +5,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DAYS ?= 5
 DEMO_SCALE ?= medium
+# The local warehouse asks for a password it generated; libpq (dbt, sqlfluff, psql) reads it
+# from this passfile. An external Postgres (PGHOST set) keeps the user's own settings.
+ifeq ($(PGHOST),)
+export PGPASSFILE := $(abspath $(or $(PEOPLESTACK_WAREHOUSE_DIR),.warehouse))/pgpass
+endif
 
 .PHONY: install demo test lint format bench reliability warehouse-up warehouse-down clean
 

@@ -13,7 +13,11 @@ if [ -n "${PGHOST:-}" ]; then
   echo "make demo writes the sandbox company into the local warehouse; unset PGHOST first." >&2
   exit 2
 fi
-state=${PEOPLESTACK_WAREHOUSE_DIR:-.warehouse}/demo-next-day
+warehouse_dir=${PEOPLESTACK_WAREHOUSE_DIR:-.warehouse}
+case $warehouse_dir in /*) ;; *) warehouse_dir=$PWD/$warehouse_dir ;; esac
+# The local warehouse's generated password, which dbt (libpq) reads from this passfile.
+export PGPASSFILE=$warehouse_dir/pgpass
+state=$warehouse_dir/demo-next-day
 first=$(cat "$state" 2>/dev/null || echo 0)
 last=$((first + DAYS - 1))
 
@@ -32,6 +36,6 @@ $BIN/python -m ingest status | head -n 12
 $BIN/dbt run-operation demo_summary --quiet --vars "{as_of_date: '$as_of'}"
 cat <<EOF
 
-Next: query the marts (psql "postgresql://postgres@127.0.0.1:${PGPORT:-55432}/peoplestack"),
+Next: query the marts (PGPASSFILE=$PGPASSFILE psql "postgresql://postgres@127.0.0.1:${PGPORT:-55432}/peoplestack"),
 see README.md "The data model" for example queries, or run \`make demo\` again for more days.
 EOF

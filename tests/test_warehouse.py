@@ -55,8 +55,12 @@ def test_warehouse_up_status_down_manage_a_real_server(tmp_path) -> None:
     up = run_cli(["warehouse", "up"], env)
     assert up.returncode == 0, up.stderr
     assert "running" in up.stdout
-    assert str(tmp_path / "warehouse") in up.stdout
-    conn = psycopg2.connect(host=LOCAL_HOST, port=port, user="postgres", dbname=LOCAL_DATABASE)
+    assert str(tmp_path / "warehouse" / "pgpass") in up.stdout  # where its password is
+    # The password libpq reads from the warehouse's passfile, as psql and dbt would.
+    passfile = str(tmp_path / "warehouse" / "pgpass")
+    conn = psycopg2.connect(
+        host=LOCAL_HOST, port=port, user="postgres", dbname=LOCAL_DATABASE, passfile=passfile
+    )
     with conn, conn.cursor() as cur:
         cur.execute("create table kept (x int); insert into kept values (42)")
     conn.close()
@@ -67,10 +71,14 @@ def test_warehouse_up_status_down_manage_a_real_server(tmp_path) -> None:
     assert down.returncode == 0, down.stderr
     assert "stopped" in run_cli(["warehouse", "status"], env).stdout
     with pytest.raises(psycopg2.OperationalError):
-        psycopg2.connect(host=LOCAL_HOST, port=port, user="postgres", dbname=LOCAL_DATABASE)
+        psycopg2.connect(
+            host=LOCAL_HOST, port=port, user="postgres", dbname=LOCAL_DATABASE, passfile=passfile
+        )
 
     assert run_cli(["warehouse", "up"], env).returncode == 0
-    conn = psycopg2.connect(host=LOCAL_HOST, port=port, user="postgres", dbname=LOCAL_DATABASE)
+    conn = psycopg2.connect(
+        host=LOCAL_HOST, port=port, user="postgres", dbname=LOCAL_DATABASE, passfile=passfile
+    )
     with conn, conn.cursor() as cur:
         cur.execute("select x from kept")
         assert cur.fetchall() == [(42,)]  # the data outlives a restart
