@@ -71,6 +71,11 @@ class TokenStore:
             if page_limit and token.pages_served >= page_limit:
                 token.revoked = True
 
+    def issued(self, api: str) -> list[Token]:
+        """Every token issued for ``api`` so far (expired ones until first checked)."""
+        with self._lock:
+            return [token for token in self._tokens.values() if token.api == api]
+
     def revoke_all(self, api: str | None = None) -> None:
         with self._lock:
             for token in self._tokens.values():

@@ -10,30 +10,49 @@ import requests
 
 from ingest.config import LearningSettings, SalesforceSettings, SuccessFactorsSettings
 from ingest.errors import SourceError
+from ingest.redaction import register
 
 TOKEN_TIMEOUT_SECONDS = 30
+# Tokens fetched in a row with no request getting through on any: the credentials or the
+# token server are broken, not a token expired (the first fetch counts, so 3 = 2 renewals).
+MAX_TOKENS_REFUSED = 3
 
 
 class TokenProvider(ABC):
-    """Holds one bearer token; ``renew`` replaces it after a 401."""
+    """Holds one bearer token, shared by every worker; ``renew`` replaces it after a 401."""
 
     def __init__(self, session: requests.Session) -> None:
         self._session = session
         self._token: str | None = None
+        self._unproven = 0  # tokens fetched since a request last got through
         self._lock = threading.Lock()
 
     def token(self) -> str:
         with self._lock:
             if self._token is None:
                 self._token = self._fetch()
+                self._unproven += 1
             return self._token
 
-    def renew(self, stale: str) -> str:
-        """A fresh token, unless another thread already replaced ``stale``."""
+    def renew(self, stale: str) -> bool:
+        """Replace ``stale`` after a 401, once for every worker that saw it refused.
+
+        True when there is a token to retry with (this call fetched it, or another worker
+        already had); False when fresh tokens keep being refused before any gets through.
+        """
         with self._lock:
-            if self._token in (None, stale):
-                self._token = self._fetch()
-            return self._token
+            if self._token not in (None, stale):
+                return True
+            if self._unproven >= MAX_TOKENS_REFUSED:
+                return False
+            self._token = self._fetch()
+            self._unproven += 1
+            return True
+
+    def accepted(self) -> None:
+        """A request got past authentication: the tokens work, expired ones may be renewed."""
+        with self._lock:
+            self._unproven = 0
 
     @abstractmethod
     def _fetch(self) -> str: ...
@@ -54,6 +73,7 @@ class TokenProvider(ABC):
             raise SourceError(f"{what} token endpoint answered with something not JSON") from None
         if not isinstance(body, dict) or not body.get("access_token"):
             raise SourceError(f"{what} token endpoint answered without an access_token")
+        register(str(body["access_token"]))  # a bearer credential until it expires
         return body
 
 
@@ -98,6 +118,7 @@ class SuccessFactorsToken(TokenProvider):
                 token_url=token_url,
                 private_key_pem=self._settings.private_key,
             )
+        register(assertion)  # a signed assertion buys tokens for minutes: a credential
         body = self._post(
             token_url,
             "SuccessFactors",
@@ -120,6 +141,7 @@ class LearningToken(TokenProvider):
 
     def _fetch(self) -> str:
         pair = f"{self._settings.client_id}:{self._settings.client_secret}".encode()
+        register(base64.b64encode(pair).decode())  # base64 hides the secret inside the pair
         body = self._post(
             f"{self._settings.api_url.rstrip('/')}/learning/oauth-api/rest/v1/token",
             "SuccessFactors Learning",

@@ -2,9 +2,10 @@
 
 dlt's ``Client`` retries 429 (honouring ``Retry-After``), 5xx and connection errors with
 exponential backoff; here it also gets jitter, so parallel workers do not retry in step.
-On top: one token renewal and retry on 401, a retry of bodies that end mid-JSON, a hook to
-watch quota headers, an optional minimum interval between calls (throttled services), and
-errors that quote the API's own message.
+On top: a token renewal shared by every worker on 401, a retry of bodies that end mid-JSON,
+a hook to watch quota headers, an optional minimum interval between sends (throttled
+services; there every attempt, retries included, waits its turn), and errors that quote the
+API's own message.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import requests
 from dlt.sources.helpers.requests import Client
 from dlt.sources.helpers.requests.retry import _make_retry
 from dlt.sources.helpers.requests.session import Session
-from tenacity import wait_random
+from tenacity import Retrying, wait_random
 
 from ingest.errors import SourceError
 from ingest.sources.auth import TokenProvider, error_text
@@ -28,12 +29,25 @@ UNPARSEABLE_BODY_ATTEMPTS = 3
 REQUEST_TIMEOUT_SECONDS = 60
 
 
-class _JitteredClient(Client):
-    """dlt's retrying client with random jitter added to every backoff."""
+class HttpStatusError(SourceError):
+    """An API's error answer, after any retries: its HTTP status and the API's own reason."""
 
-    def __init__(self, jitter_seconds: float, **kwargs: Any) -> None:
+    def __init__(self, message: str, status: int, reason: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+
+
+class _JitteredClient(Client):
+    """dlt's retrying client with random jitter added to every backoff.
+
+    ``retry_in_session=False`` leaves the session's sends unretried, for a caller that
+    retries with ``retrying()`` itself (a paced caller must pace every attempt)."""
+
+    def __init__(self, jitter_seconds: float, *, retry_in_session: bool, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._jitter_seconds = jitter_seconds
+        self.retry_in_session = retry_in_session
         self._count_lock = threading.Lock()
         self.requests_sent = 0
 
@@ -41,21 +55,28 @@ class _JitteredClient(Client):
         with self._count_lock:  # every attempt counts against the API's quota
             self.requests_sent += 1
 
+    def retrying(self) -> Retrying:
+        """dlt's retry policy (statuses, exceptions, attempts, Retry-After), jittered."""
+        retry = _make_retry(**self._retry_kwargs)
+        return retry.copy(wait=retry.wait + wait_random(0, self._jitter_seconds))
+
     def _make_session(self) -> Session:
         session = Session(**self._session_kwargs)  # type: ignore[arg-type]
         session.mount("http://", self._adapter)
         session.mount("https://", self._adapter)
         session.hooks["response"].append(self._count)
-        retry = _make_retry(**self._retry_kwargs)
-        retry = retry.copy(wait=retry.wait + wait_random(0, self._jitter_seconds))
-        session.send = retry.wraps(session.send)  # type: ignore[method-assign]
+        if self.retry_in_session:
+            session.send = self.retrying().wraps(session.send)  # type: ignore[method-assign]
         return session
 
 
-def retrying_client(max_attempts: int, backoff_factor: float) -> _JitteredClient:
+def retrying_client(
+    max_attempts: int, backoff_factor: float, *, retry_in_session: bool = True
+) -> _JitteredClient:
     """A per-thread-session HTTP client with bounded, jittered retries."""
     return _JitteredClient(
         jitter_seconds=max(backoff_factor, 0.05),
+        retry_in_session=retry_in_session,
         request_timeout=REQUEST_TIMEOUT_SECONDS,
         raise_for_status=False,
         request_max_attempts=max_attempts,
@@ -77,6 +98,8 @@ class ApiClient:
         check_response: Callable[[requests.Response], None] | None = None,
         pacer: Pacer | None = None,
     ) -> None:
+        if pacer is not None and client.retry_in_session:
+            raise ValueError("a paced ApiClient retries itself: its client must not")
         self.name = name
         self._base_url = base_url
         self._tokens = tokens
@@ -97,23 +120,28 @@ class ApiClient:
         """One logical GET (retried as configured); the decoded JSON body."""
         self._tokens.token()  # fetch the token first: the base URL may come with it
         url = urljoin(self._base_url().rstrip("/") + "/", path_or_url)
-        renewed = False
         unparseable = 0
         while True:
             token = self._tokens.token()
             response = self._send(
                 url, params, {**(headers or {}), "Authorization": f"Bearer {token}"}
             )
-            if response.status_code == 401 and not renewed:
-                renewed = True  # a token may expire between pages: renew once, then give up
-                self._tokens.renew(token)
-                continue
+            if response.status_code == 401:
+                # A token may expire between pages, also for several workers at once: renewed
+                # once for all of them, and retried until fresh tokens stop getting through.
+                if self._tokens.renew(token):
+                    continue
+            else:
+                self._tokens.accepted()
             if self._check_response is not None:
                 self._check_response(response)
             if response.status_code >= 400:
-                raise SourceError(
+                reason = error_text(response)
+                raise HttpStatusError(
                     f"{self.name} answered HTTP {response.status_code} for "
-                    f"{_path_of(url)}: {error_text(response)}"
+                    f"{_path_of(url)}: {reason}",
+                    response.status_code,
+                    reason,
                 )
             try:
                 return response.json()
@@ -128,35 +156,90 @@ class ApiClient:
     def _send(
         self, url: str, params: Mapping[str, str] | None, headers: Mapping[str, str]
     ) -> requests.Response:
-        if self._pacer is not None:
-            self._pacer.wait_turn()
         try:
-            response = self._client.session.get(url, params=params, headers=dict(headers))
+            if self._pacer is None:
+                return self._get(url, params, headers)  # retried inside the session
+            # Throttled: each attempt waits its turn, or a retry lands just after another
+            # worker's call, is throttled again and the retries cascade.
+            return self._client.retrying()(self._paced_get, url, params, headers)
         except requests.RequestException as exc:
             raise SourceError(
                 f"{self.name} could not be reached for {_path_of(url)}: {type(exc).__name__}"
             ) from None
+
+    def _paced_get(
+        self, url: str, params: Mapping[str, str] | None, headers: Mapping[str, str]
+    ) -> requests.Response:
+        assert self._pacer is not None
+        self._pacer.wait_turn()
+        response = self._get(url, params, headers)
+        if response.status_code == 429:
+            self._pacer.slow_down(_retry_after_seconds(response))
         return response
+
+    def _get(
+        self, url: str, params: Mapping[str, str] | None, headers: Mapping[str, str]
+    ) -> requests.Response:
+        return self._client.session.get(url, params=params, headers=dict(headers))
 
 
 class Pacer:
-    """At least ``min_interval_seconds`` between calls, shared by every client of one tenant."""
+    """At least ``min_interval_seconds`` between sends, shared by every client of one tenant.
+
+    Sends are serialised: a caller takes the lock, sleeps until its turn, marks its send time
+    and goes, and the next turn counts from that mark, so a sender woken late delays the
+    next one instead of squeezing the gap (reserving slots ahead did). A 429 holds every
+    worker for its ``Retry-After`` and widens the interval for the next sends.
+    """
+
+    SLOW_SENDS = 20  # sends at the widened interval after a 429
+    MAX_SLOWDOWN = 8  # the interval widens at most this many times over
+    # A send reaches the server a little after its mark (thread scheduling, the network),
+    # and not always equally late: keep this much more than the interval between marks.
+    MARGIN_SHARE = 0.1
+    MIN_MARGIN_SECONDS = 0.025
 
     def __init__(self, min_interval_seconds: float) -> None:
-        self._interval = min_interval_seconds
-        self._next_call_at = 0.0
+        self._interval = 0.0
+        if min_interval_seconds > 0:
+            margin = max(min_interval_seconds * self.MARGIN_SHARE, self.MIN_MARGIN_SECONDS)
+            self._interval = min_interval_seconds + margin
+        self._last_send: float | None = None
+        self._not_before = 0.0
+        self._slowdown = 1
+        self._slow_sends_left = 0
         self._lock = threading.Lock()
 
     def wait_turn(self) -> None:
-        if self._interval <= 0:
-            return
+        """Sleep until this caller may send, and count the send from now."""
         with self._lock:
-            now = time.monotonic()
-            wait = self._next_call_at - now
-            # A tenth more than the interval: arrival jitter must not make calls look early.
-            self._next_call_at = max(now, self._next_call_at) + self._interval * 1.1
-        if wait > 0:
-            time.sleep(wait)
+            due = self._not_before
+            if self._last_send is not None:
+                due = max(due, self._last_send + self._interval * self._slowdown)
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            self._last_send = time.monotonic()
+            if self._slow_sends_left > 0:
+                self._slow_sends_left -= 1
+                if self._slow_sends_left == 0:
+                    self._slowdown = 1
+
+    def slow_down(self, retry_after_seconds: float | None) -> None:
+        """After a 429: nobody sends before ``Retry-After``; then a wider interval a while."""
+        with self._lock:
+            self._slowdown = min(self._slowdown * 2, self.MAX_SLOWDOWN)
+            self._slow_sends_left = self.SLOW_SENDS
+            hold = retry_after_seconds
+            if hold is None:
+                hold = self._interval * self._slowdown
+            self._not_before = max(self._not_before, time.monotonic() + hold)
+
+
+def _retry_after_seconds(response: requests.Response) -> float | None:
+    """``Retry-After`` in seconds (the throttled services send seconds, not dates)."""
+    value = response.headers.get("Retry-After", "").strip()
+    return float(value) if value.isdigit() else None
 
 
 def _path_of(url: str) -> str:

@@ -7,6 +7,7 @@ has no state, so it gets a full load.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -37,8 +38,20 @@ REJECTS_HINTS = dlt.mark.make_hints(
 LOADER_COLUMNS: dict[str, dict[str, Any]] = {
     "_extracted_at": {"data_type": "timestamp", "nullable": False},
 }
+# Columns of every versions table that come from the loader and dlt, never from an API.
+RESERVED_COLUMNS = frozenset({*LOADER_COLUMNS, "_dlt_id", "_dlt_load_id"})
 # The overlap map is pruned to the window behind the newest cursor once it grows past this.
 RECENT_PRUNE_SIZE = 20_000
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """What a source could not read, in place of its records (one learner's history answered
+    404): a reject with the reason and what was asked, counted against the gate like a
+    broken record, while the rest of the resource loads."""
+
+    reason: str
+    payload: Mapping[str, Any]
 
 
 @dataclass
@@ -74,6 +87,9 @@ class Window:
 
     start: datetime | None
     full_refresh: bool
+    # What a source remembers beside the cursor (Learning: learners read behind it). Saved
+    # with the rows, like the cursor, so it changes only when they load.
+    notes: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 def plan_window(
@@ -96,7 +112,7 @@ def raw_resource(
     table: str,
     columns: Mapping[str, Mapping[str, Any]],
     contract: RecordContract,
-    fetch: Callable[[Window], Iterator[list[dict[str, Any]]]],
+    fetch: Callable[[Window], Iterator[list[dict[str, Any] | Rejected]]],
     flatten: Callable[[dict[str, Any]], dict[str, Any]],
     counters: ResourceCounters,
     overlap: timedelta,
@@ -116,6 +132,7 @@ def raw_resource(
     def records() -> Iterator[Any]:
         state = dlt.current.resource_state()
         window = plan_window(state, overlap, full_refresh, since)
+        window = dataclasses.replace(window, notes=state.setdefault("notes", {}))
         counters.full_window = window.start is None
         extracted_at = datetime.now(UTC)
         # Both tables exist, with every declared column, from the first run on, even when
@@ -139,8 +156,12 @@ def raw_resource(
             rejects: list[dict[str, Any]] = []
             for record in page:
                 counters.extracted += 1
-                reason = contract.violation(record)
-                if reason is not None:
+                if isinstance(record, Rejected):  # not read at all: rejected as it is
+                    counters.count_reject(record.reason)
+                    rejects.append(reject_row(name, record.reason, record.payload, extracted_at))
+                    continue
+                row, reason = _row_of(record, contract, flatten)
+                if row is None:
                     counters.count_reject(reason)
                     rejects.append(reject_row(name, reason, record, extracted_at))
                     continue
@@ -160,7 +181,6 @@ def raw_resource(
                 recent[key] = [version, changed_at.isoformat() if changed_at else None]
                 if dedup_horizon is not None and len(recent) > RECENT_PRUNE_SIZE:
                     recent = _within(recent, newest, dedup_horizon)
-                row = {column_name(k): v for k, v in flatten(record).items()}
                 row["_extracted_at"] = extracted_at
                 accepted.append(row)
             counters.accepted += len(accepted)
@@ -207,6 +227,50 @@ def column_name(field: str) -> str:
     ``audit_phase_c``: two columns for one field. Naming the keys first keeps them one.
     """
     return _NAMING.normalize_identifier(field)
+
+
+def _row_of(
+    record: Any, contract: RecordContract, flatten: Callable[[dict[str, Any]], dict[str, Any]]
+) -> tuple[dict[str, Any] | None, str]:
+    """The warehouse row of a record, or None and why it cannot be one."""
+    if not isinstance(record, dict):
+        return None, f"record is not a JSON object (got {type(record).__name__})"
+    reason = contract.violation(record)
+    if reason is not None:
+        return None, reason
+    try:
+        fields = flatten(record)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        return None, f"record has an unexpected shape ({type(exc).__name__}: {exc})"
+    row: dict[str, Any] = {}
+    named_by: dict[str, str] = {}
+    for api_field, value in fields.items():
+        column = column_name(api_field)
+        if column in RESERVED_COLUMNS or column.startswith("_dlt_"):
+            return None, f"field {api_field!r} takes a column name the loader reserves ({column})"
+        if column in named_by:
+            # Two spellings of one column (CreditHours, credit_hours): one would overwrite
+            # the other, silently, so the record is refused instead.
+            return None, (
+                f"fields {named_by[column]!r} and {api_field!r} both become column {column}"
+            )
+        if _holds_nul(api_field) or _holds_nul(value):
+            return None, (
+                f"field {api_field!r} holds a NUL character, which Postgres text cannot hold"
+            )
+        named_by[column] = api_field
+        row[column] = value
+    return row, ""
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
 
 
 def _within(

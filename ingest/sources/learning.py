@@ -4,13 +4,19 @@ The catalogue is read whole (it is small). Assignments (the learner's to-do list
 learning history are per-learner services: an admin token plus ``criteria/targetUserID``,
 throttled by SAP — so the loader walks the employees Employee Central has landed, the most
 recently changed first, a few at a time, never faster than the configured interval.
+
+A learner the LMS will not answer for (unknown there: 404; or a 400/403 naming them) is a
+reject of that resource, not a failure of Learning: the other learners load, and the reject
+counts against the quality gate. Anything else (auth, throttle or server errors that
+outlast their retries) still fails the resource.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from psycopg2 import sql
@@ -19,8 +25,8 @@ from ingest.config import LearningSettings, RunOptions
 from ingest.errors import SourceError
 from ingest.quality import RecordContract, parse_epoch_ms
 from ingest.sources.auth import LearningToken
-from ingest.sources.http import ApiClient, Pacer, retrying_client
-from ingest.sources.incremental import Window
+from ingest.sources.http import ApiClient, HttpStatusError, Pacer, retrying_client
+from ingest.sources.incremental import Rejected, Window
 from ingest.sources.paging import Page, Paging, announced_total
 from ingest.warehouse import WarehouseTarget
 
@@ -31,6 +37,9 @@ HISTORY_SERVICE = f"{ROOT}/user/userlearning-service/v1/learninghistorys"
 # Completions are filtered by completion date, and some are recorded days late: look back.
 HISTORY_LOOKBACK = timedelta(days=31)
 LEARNERS_PER_BATCH = 64
+# Window.notes key: learner -> earliest completions window start not yet read for them
+# (None: their whole history), for learners whose history failed on an earlier run.
+LEARNERS_BEHIND = "learners_behind"
 NUMBER = (int, float)
 
 ITEM_CONTRACT = RecordContract(
@@ -133,8 +142,11 @@ class LearningApi:
     """The Learning OData v4 services of one tenant, paced to its throttle."""
 
     def __init__(self, settings: LearningSettings, options: RunOptions, pacer: Pacer) -> None:
-        client = retrying_client(options.request_max_attempts, options.request_backoff_factor)
-        self.tokens = LearningToken(settings, client.session)
+        attempts, backoff = options.request_max_attempts, options.request_backoff_factor
+        # Token calls retry in their session; data calls are paced, so ApiClient retries
+        # them, every attempt waiting its turn.
+        self.tokens = LearningToken(settings, retrying_client(attempts, backoff).session)
+        client = retrying_client(attempts, backoff, retry_in_session=False)
         self.client = ApiClient(
             "SuccessFactors Learning", lambda: settings.api_url, self.tokens, client, pacer=pacer
         )
@@ -157,19 +169,48 @@ def fetch_items(api: LearningApi, window: Window) -> Iterator[list[dict[str, Any
             yield [{**row, "catalogID": catalog_id} for row in page]
 
 
+Row = dict[str, Any] | Rejected
+
+
 def _per_learner(
-    api: LearningApi,
     learners: list[str],
     concurrency: int,
     fetch_one: Callable[[str], list[dict[str, Any]]],
-) -> Iterator[list[dict[str, Any]]]:
-    """Learners' rows, a batch at a time, ``concurrency`` requests in flight."""
+) -> Iterator[list[Row]]:
+    """Learners' rows, a batch at a time, ``concurrency`` requests in flight; a learner the
+    LMS will not answer for becomes one reject instead of their rows (none kept, even from
+    pages read before the error: a learner is read whole or not at all)."""
+
+    def read(user_id: str) -> list[Row]:
+        try:
+            return list(fetch_one(user_id))
+        except HttpStatusError as exc:
+            if not _about_learner(exc, user_id):
+                raise
+            return [_learner_reject(user_id, exc)]
+
     with ThreadPoolExecutor(max_workers=max(concurrency, 1)) as pool:
         for start in range(0, len(learners), LEARNERS_PER_BATCH):
             batch = learners[start : start + LEARNERS_PER_BATCH]
-            rows = [row for result in pool.map(fetch_one, batch) for row in result]
+            rows = [row for result in pool.map(read, batch) for row in result]
             if rows:
                 yield rows
+
+
+def _about_learner(exc: HttpStatusError, user_id: str) -> bool:
+    """Whether an error answer is about this learner (unknown to the LMS, or not theirs to
+    read), not about the loader's access as a whole: a 404, or a 400/403 naming them."""
+    if exc.status == 404:
+        return True
+    named = re.search(rf"(?<![\w.-]){re.escape(user_id)}(?![\w.-])", exc.reason)
+    return exc.status in (400, 403) and named is not None
+
+
+def _learner_reject(user_id: str, exc: HttpStatusError) -> Rejected:
+    return Rejected(
+        f"learner not readable (HTTP {exc.status}): {user_id}: {exc.reason}",
+        {"learner": user_id, "status": exc.status, "reason": exc.reason},
+    )
 
 
 def _criteria(user_id: str, **extra: str) -> dict[str, str]:
@@ -180,29 +221,59 @@ def _criteria(user_id: str, **extra: str) -> dict[str, str]:
 
 def fetch_assignments(
     api: LearningApi, learners: list[str], concurrency: int
-) -> Iterator[list[dict[str, Any]]]:
+) -> Iterator[list[Row]]:
+    # The whole to-do list is read every run: a learner missed today is read whole tomorrow,
+    # and their landed versions stay as they are (nothing is marked deleted by absence).
     def one(user_id: str) -> list[dict[str, Any]]:
         return [row for page in api.pages(TODO_SERVICE, _criteria(user_id)) for row in page]
 
-    yield from _per_learner(api, learners, concurrency, one)
+    yield from _per_learner(learners, concurrency, one)
 
 
 def fetch_completions(
     api: LearningApi, learners: list[str], concurrency: int, window: Window
-) -> Iterator[list[dict[str, Any]]]:
-    extra: dict[str, str] = {}
-    if window.start is not None:
-        since = window.start - HISTORY_LOOKBACK
-        extra["fromDate"] = str(int(since.timestamp() * 1000))
+) -> Iterator[list[Row]]:
+    """Each learner's history since the window (less the look-back).
+
+    The cursor is one for all learners, and it moves on when a learner fails. So a learner
+    that failed is noted (in ``window.notes``, saved with the rows like the cursor) with the
+    earliest window start not read for them, and read from there on every run until a read
+    succeeds: a failed learner never loses history to a cursor that moved past it.
+    """
+    behind: dict[str, str | None] = {}
+    if window.start is not None:  # a full read covers everyone from the beginning
+        behind = dict(window.notes.get(LEARNERS_BEHIND, {}))
+
+    def start_for(user_id: str) -> datetime | None:
+        if window.start is None:
+            return None
+        if user_id not in behind:
+            return window.start
+        missed = behind[user_id]
+        return None if missed is None else min(datetime.fromisoformat(missed), window.start)
 
     def one(user_id: str) -> list[dict[str, Any]]:
+        extra: dict[str, str] = {}
+        start = start_for(user_id)
+        if start is not None:
+            since = start - HISTORY_LOOKBACK
+            extra["fromDate"] = str(int(since.timestamp() * 1000))
         rows = []
         for page in api.pages(HISTORY_SERVICE, _criteria(user_id, **extra)):
             # History rows do not name their learner: keep whom they were asked for.
             rows.extend({**row, "targetUserID": user_id} for row in page)
         return rows
 
-    yield from _per_learner(api, learners, concurrency, one)
+    failed: set[str] = set()
+    for rows in _per_learner(learners, concurrency, one):
+        failed.update(str(r.payload["learner"]) for r in rows if isinstance(r, Rejected))
+        yield rows
+    known = set(learners)
+    still_behind = {user: start for user, start in behind.items() if user not in known}
+    for user_id in failed:
+        start = start_for(user_id)
+        still_behind[user_id] = None if start is None else start.isoformat()
+    window.notes[LEARNERS_BEHIND] = still_behind
 
 
 def employee_central_landed(target: WarehouseTarget, schema: str) -> bool:
