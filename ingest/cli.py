@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from collections.abc import Sequence
 
 from ingest.errors import ConfigurationError, PeoplestackError
+from ingest.redaction import redact
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -64,6 +66,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
+        return EXIT_FAILED
+    except Exception as exc:  # a bug: keep its traceback for the report, secrets masked
+        print(redact(traceback.format_exc()), file=sys.stderr, end="")
+        print(
+            f"error: unexpected {type(exc).__name__} (a bug; the traceback above helps report it)",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
 
 

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from ingest.redaction import redact
+
 
 class PeoplestackError(Exception):
-    """Anything the CLI reports as one clear line; exit code 1 unless a subclass says otherwise."""
+    """Anything the CLI reports as one clear line; exit code 1 unless a subclass says otherwise.
+
+    Every message is masked of known secrets here, where it is made: it may quote an API's
+    answer (a token server that echoes its request) and go on to the console and the ledger.
+    """
 
     exit_code = 1
+
+    def __init__(self, message: str = "", *args: object) -> None:
+        super().__init__(redact(str(message)), *args)
 
 
 class ConfigurationError(PeoplestackError):

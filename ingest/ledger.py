@@ -15,6 +15,7 @@ import psycopg2
 from psycopg2 import sql
 
 from ingest.errors import RunLockedError, RunLockLostError
+from ingest.redaction import redact
 from ingest.sources.incremental import ResourceCounters
 from ingest.warehouse import WarehouseTarget
 
@@ -125,7 +126,7 @@ class Ledger:
                 api_requests,
                 ",".join(new_columns) or None,
                 json.dumps(counters.reject_reasons) if counters.reject_reasons else None,
-                error,
+                redact(error) if error else None,
             ),
         )
 
@@ -135,7 +136,7 @@ class Ledger:
                 "update {}.ingest_runs set finished_at = now(), status = %s, error = %s"
                 " where run_id = %s"
             ).format(sql.Identifier(self._schema)),
-            (status, error, run_id),
+            (status, redact(error) if error else None, run_id),
         )
 
     def recent_runs(self, limit: int = 10) -> list[tuple]:

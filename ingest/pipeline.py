@@ -16,12 +16,13 @@ import dlt
 from dlt.extract.resource import DltResource
 from psycopg2 import sql
 
-from ingest import config
+from ingest import config, leftovers, redaction
 from ingest.config import RunOptions, SourceSettings
 from ingest.errors import ConfigurationError, PeoplestackError
 from ingest.ledger import Ledger, RunLock, run_lock
-from ingest.progress import Redactor, Reporter
+from ingest.progress import Reporter
 from ingest.quality import FAILED, SUCCESS, SUCCESS_WITH_REJECTS, verdict
+from ingest.redaction import redact
 from ingest.sources import salesforce, successfactors
 from ingest.sources.incremental import ResourceCounters, raw_resource
 from ingest.sources.raw_tables import RAW_SCHEMAS
@@ -86,8 +87,8 @@ def run(args: argparse.Namespace) -> int:
         _require_employee_central(names)
         settings = {name: config.load_source_settings(name) for name in names}
         target = resolve_target()
-        redact = Redactor(config.secret_values(list(settings.values()), [target.password]))
-        reporter = Reporter(args.log_format, redact)
+        _mask_secrets(list(settings.values()), [target.password])
+        reporter = Reporter(args.log_format)
         ensure_reachable(target)
         with run_lock(target, options.lock_wait_seconds, options.schema_prefix) as lock:
             _refuse_learning_without_employees(names, options, target)
@@ -106,6 +107,7 @@ def _run_locked(
     ledger = Ledger(target, options.schema("ops"))
     ledger.ensure_tables()
     run_id = ledger.start_run(names, request.full_refresh)
+    leftovers.remove_dead_workdirs()
     reporter.event(
         "run_started",
         f"run {run_id}: {', '.join(names)} into the {target.describe()}"
@@ -143,6 +145,15 @@ def _run_locked(
     ledger.finish_run(run_id, status, errors or None)
     reporter.event("run_finished", f"run {run_id}: {status}", run_id=run_id, status=status)
     return 0 if status in (SUCCESS, SUCCESS_WITH_REJECTS, DRY_RUN) else 1
+
+
+def _mask_secrets(settings: list[SourceSettings], extra: list[str] | None = None) -> None:
+    """Register the configured secrets, and the Basic credential Learning derives, for masking."""
+    for value in config.secret_values(settings, extra):
+        redaction.register(value)
+    for item in settings:
+        if isinstance(item, config.LearningSettings):
+            redaction.SECRETS.add_basic_credentials(item.client_id, item.client_secret)
 
 
 def _require_employee_central(names: list[str]) -> None:
@@ -184,6 +195,8 @@ def _load_source(
     result = SourceResult(name)
     try:
         made = _resources(name, settings, options, request, target, reporter)
+        if not request.dry_run:
+            _discard_uncommitted_rows(name, options, target, reporter)
         if not request.dry_run and name in DELETION_TRACKING_SOURCES:
             _ensure_deletions_table(target, options.schema(RAW_SCHEMAS[name]))
     except Exception as exc:  # the source cannot start: say why, let the others go on
@@ -195,6 +208,22 @@ def _load_source(
         result.resources.append(outcome)
         _report_resource(reporter, name, outcome)
     return result
+
+
+def _discard_uncommitted_rows(
+    name: str, options: RunOptions, target: WarehouseTarget, reporter: Reporter
+) -> None:
+    """Rows a killed run left under a load that never completed go before this source loads."""
+    schema = options.schema(RAW_SCHEMAS[name])
+    discarded = leftovers.discard_uncommitted_rows(target, schema)
+    if discarded:
+        reporter.event(
+            "uncommitted_rows_discarded",
+            f"{name}: discarded {discarded} row(s) in {schema} of a load that never completed "
+            "(a killed run); this run reads those records again",
+            source=name,
+            rows=discarded,
+        )
 
 
 def _load_resource(
@@ -213,7 +242,7 @@ def _load_resource(
     """
     resource, counters, requests_made = made
     outcome = ResourceResult(counters)
-    with tempfile.TemporaryDirectory(prefix="peoplestack-dlt-") as pipelines_dir:
+    with tempfile.TemporaryDirectory(prefix=leftovers.workdir_prefix()) as pipelines_dir:
         pipeline = dlt.pipeline(
             pipeline_name=f"peoplestack_{name}",
             destination=dlt.destinations.postgres(credentials=target.sqlalchemy_url()),
@@ -520,7 +549,7 @@ def _describe(exc: BaseException) -> str:
         inner = getattr(seen, "exception", None)
         seen = inner if isinstance(inner, BaseException) else seen.__cause__ or seen.__context__
     text = " ".join(str(innermost).split())
-    return f"{type(innermost).__name__}: {text[:500]}"
+    return redact(f"{type(innermost).__name__}: {text[:500]}")
 
 
 def check(args: argparse.Namespace) -> int:
@@ -531,7 +560,7 @@ def check(args: argparse.Namespace) -> int:
         failures = 0
         for name in names:
             settings = config.load_source_settings(name)
-            redact = Redactor(config.secret_values([settings]))
+            _mask_secrets([settings])
             try:
                 detail = _probe(name, settings, options)
                 print(redact(f"{name}: OK ({detail})"))

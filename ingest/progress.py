@@ -9,30 +9,18 @@ import time
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from ingest.redaction import redact
 from ingest.sources.incremental import ResourceCounters
-
-
-class Redactor:
-    """Replaces every configured secret in a text with ``***``."""
-
-    def __init__(self, secrets: list[str]) -> None:
-        self._secrets = [s for s in secrets if len(s) >= 4]
-
-    def __call__(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text
 
 
 class Reporter:
     """Progress per resource: a live line on a terminal, plain lines or JSON otherwise."""
 
-    def __init__(self, log_format: str, redact: Redactor, stream: TextIO | None = None) -> None:
+    def __init__(self, log_format: str, stream: TextIO | None = None) -> None:
         self._stream = stream or sys.stderr
         if log_format == "auto":
             log_format = "tty" if self._stream.isatty() else "plain"
         self._format = log_format
-        self._redact = redact
         self._lock = threading.Lock()
         self._last_plain: dict[str, float] = {}
 
@@ -47,7 +35,7 @@ class Reporter:
                 line = message
                 if self._format == "tty":
                     line = "\r\x1b[K" + line
-            self._stream.write(self._redact(line) + "\n")
+            self._stream.write(redact(line) + "\n")
             self._stream.flush()
 
     def progress(self, counters: ResourceCounters) -> None:

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ingest.redaction import redact
+
 SUCCESS = "SUCCESS"
 SUCCESS_WITH_REJECTS = "SUCCESS_WITH_REJECTS"
 FAILED = "FAILED"
@@ -103,8 +105,8 @@ def reject_row(
     """A row of the rejects table: the reason and the payload exactly as received."""
     return {
         "resource": resource,
-        "reason": reason,
-        "payload": json.dumps(record, default=str, sort_keys=True),
+        "reason": redact(reason),
+        "payload": redact(json.dumps(record, default=str, sort_keys=True)),
         "extracted_at": extracted_at,
     }
 

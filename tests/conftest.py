@@ -128,6 +128,13 @@ def database(postgres_server: LocalWarehouse) -> Database:
     return _make_database(postgres_server, postgres_server.password)
 
 
+@pytest.fixture(scope="module")
+def module_database(postgres_server: LocalWarehouse) -> Database:
+    """A fresh database shared by one module's tests (tests that read one load's result)."""
+    assert postgres_server.password is not None
+    return _make_database(postgres_server, postgres_server.password)
+
+
 def run_cli(
     args: list[str], env: dict[str, str], timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:

@@ -365,35 +365,6 @@ def test_the_run_lock_is_per_schema_prefix(database: Database, sandbox: Sandbox)
     assert database.query("select count(*) > 100 from pr7_raw_salesforce.users") == [(True,)]
 
 
-def test_no_secret_reaches_any_output(database: Database, sandbox: Sandbox) -> None:
-    env = _loader_env(database, sandbox)
-    secrets = [database.password]
-    for values in sandbox.source_config().values():
-        secrets += [v for k, v in values.items() if k in ("client_secret", "private_key")]
-    outputs = []
-    sandbox.set_faults(Faults(token_expires_after_pages=1, server_error_burst=1))
-    for args in (
-        ["--log-format", "json"],
-        ["--log-format", "plain"],
-        ["check"],
-        ["status"],
-    ):
-        result = run_cli(args, env)
-        outputs.append(result.stdout + result.stderr)
-    sandbox.set_faults(Faults(apis=("salesforce",), unknown_shape_next=5))
-    result = run_cli(["--sources", "salesforce"], env)
-    outputs.append(result.stdout + result.stderr)
-    wrong = {**env, "SOURCES__SALESFORCE__CLIENT_SECRET": "wrong-" + secrets[1]}
-    result = run_cli(["--sources", "salesforce"], wrong)
-    outputs.append(result.stdout + result.stderr)
-    ledger = database.query("select coalesce(error, '') from ops.ingest_runs")
-    text = "\n".join(outputs + [e for (e,) in ledger])
-    for secret in secrets:
-        for line in str(secret).splitlines():
-            if len(line) > 8:
-                assert line not in text
-
-
 def test_json_log_lines_are_machine_readable(database: Database, sandbox: Sandbox) -> None:
     env = _loader_env(database, sandbox)
     result = run_cli(["--log-format", "json", "--sources", "salesforce"], env)
@@ -475,10 +446,8 @@ def test_learning_calls_keep_to_the_throttle(database: Database) -> None:
     employees = database.query("select count(distinct user_id) from raw_successfactors.users")
     assert requests[("successfactors_learning", "learning_assignments")] >= employees[0][0]
     # Paced, not retried into compliance: unpaced, four workers would see most calls refused.
-    # A few may still arrive early when a loaded machine delays one send past the next
-    # (the suite runs on two busy workers), so allow a handful in a hundred-odd calls.
-    learning_calls = sum(n for (source, _), n in requests.items() if source.endswith("learning"))
-    assert throttled <= learning_calls // 20
+    # Sends are serialised with a margin for arrival jitter, so none comes early.
+    assert throttled == 0
 
 
 def test_a_full_refresh_marks_records_that_no_longer_come_back(

@@ -22,8 +22,11 @@
     Calling `source()` keeps the table in the lineage whatever happens at run time. -#}
 {% macro raw_table(source_name, table_name) -%}
     {%- set relation = source(source_name, table_name) -%}
-    {%- if not execute or raw_table_in_use(source_name, table_name) -%}
+    {%- if not execute or not graph.get('sources') -%}
         {{ return(relation) }}
+    {%- endif -%}
+    {%- if raw_table_in_use(source_name, table_name) -%}
+        {{ return(committed_rows(relation, source_name, table_name)) }}
     {%- endif -%}
     {%- set columns = raw_table_node(source_name, table_name).columns.values() | list -%}
     {%- set stand_in -%}
@@ -36,6 +39,31 @@
         ) as {{ adapter.quote('absent_' ~ table_name) }}
     {%- endset -%}
     {{ return(stand_in) }}
+{%- endmacro %}
+
+
+{#- The rows of a raw table whose load completed. dlt commits a load table by table and
+    lists it in `_dlt_loads` last: rows of a load in progress, or of one killed midway (the
+    loader deletes those on its next run), are not data yet. -#}
+{% macro committed_rows(relation, source_name, table_name) -%}
+    {%- set columns = raw_table_node(source_name, table_name).columns -%}
+    {%- if '_dlt_load_id' not in columns -%}
+        {{ return(relation) }}
+    {%- endif -%}
+    {%- set loads = adapter.get_relation(
+        database=relation.database, schema=relation.schema, identifier='_dlt_loads'
+    ) -%}
+    {%- if loads is none -%}
+        {#- no load ledger: the rows were not written by dlt (a hand-made fixture) -#}
+        {{ return(relation) }}
+    {%- endif -%}
+    {%- set committed -%}
+        (
+            select * from {{ relation }}
+            where _dlt_load_id in (select load_id from {{ loads }} where status = 0)
+        ) as {{ adapter.quote(table_name) }}
+    {%- endset -%}
+    {{ return(committed) }}
 {%- endmacro %}
 
 

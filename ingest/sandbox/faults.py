@@ -18,6 +18,8 @@ from ingest.sandbox.company import stable_hash, unit_interval
 
 API_NAMES = ("salesforce", "successfactors", "learning")
 MALFORMED_KINDS = ("missing_key", "bad_date", "bad_value", "duplicate_id")
+# Records an attacker (or a careless customisation) could send; only when asked for by name.
+HOSTILE_KINDS = ("nul_byte", "not_an_object", "reserved_field", "colliding_field")
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ class Faults:
     # Entity sets whose records break (e.g. "FODepartment"); empty: every entity set.
     malformed_entities: tuple[str, ...] = ()
     schema_drift_day: int | None = None  # from this day a new custom field exists
+    # Learning: these learners are unknown to the LMS (404 for their per-learner services).
+    unknown_learners: tuple[str, ...] = ()
     # Paging gone wrong, on every paged collection of the API:
     next_link_loops_back: bool = False  # the last page names the second page again
     next_link_never_ends: bool = False  # past the last record, empty pages name further ones
@@ -48,9 +52,10 @@ class Faults:
         unknown = set(self.apis) - set(API_NAMES)
         if unknown:
             raise ValueError(f"unknown APIs {sorted(unknown)}; use {API_NAMES}")
-        bad_kinds = set(self.malformed_kinds) - set(MALFORMED_KINDS)
+        known_kinds = MALFORMED_KINDS + HOSTILE_KINDS
+        bad_kinds = set(self.malformed_kinds) - set(known_kinds)
         if bad_kinds or not self.malformed_kinds:
-            raise ValueError(f"malformed_kinds must be a non-empty subset of {MALFORMED_KINDS}")
+            raise ValueError(f"malformed_kinds must be a non-empty subset of {known_kinds}")
         if not 0.0 <= self.malformed_rate <= 1.0:
             raise ValueError("malformed_rate must be between 0 and 1")
         if not 500 <= self.server_error_status <= 599:
@@ -182,6 +187,9 @@ class FaultInjector:
     def token_page_limit(self) -> int:
         return self.faults.token_expires_after_pages if self.faults else 0
 
+    def learner_unknown(self, user_id: str) -> bool:
+        return self.faults is not None and user_id in self.faults.unknown_learners
+
     def drift_active(self, day: int) -> bool:
         f = self.faults
         return f is not None and f.schema_drift_day is not None and day >= f.schema_drift_day
@@ -213,6 +221,17 @@ class FaultInjector:
                 broken[how.date_field] = how.bad_date
             elif kind == "bad_value" and how.value_field in broken:
                 broken[how.value_field] = how.bad_value
+            elif kind == "nul_byte":  # valid JSON ("\u0000"), but no Postgres text holds it
+                broken[how.id_field] = f"{broken[how.id_field]}\x00"
+            elif kind == "not_an_object":
+                broken = f"{key}"  # type: ignore[assignment]
+            elif kind == "reserved_field":
+                broken["_dlt_id"] = f"forged-{key}"
+            elif kind == "colliding_field" and how.value_field in broken:
+                # A second spelling of a field (creditHours, CreditHours): one column in SQL.
+                name = how.value_field
+                twin = name[0].swapcase() + name[1:]
+                broken[twin] = how.bad_value
             out.append(broken)
             if kind == "duplicate_id":  # the same record, and so the same id, twice
                 out.append(copy.deepcopy(record))

@@ -1,0 +1,75 @@
+"""Hostile records become rejects with a reason and their payload; the rest loads exactly."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from ingest.sandbox import Faults, Sandbox
+from ingest.sandbox.faults import HOSTILE_KINDS
+from tests.conftest import Database, loader_env, run_cli
+from tests.reliability.figures import Figures
+
+# Each hostile kind, and what its reject must say.
+REASONS = {
+    "nul_byte": "holds a NUL character",
+    "not_an_object": "record is not a JSON object",
+    "reserved_field": "takes a column name the loader reserves (_dlt_id)",
+    "colliding_field": "both become column audit_phase_c",
+}
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(seed=7, scale="small", day=0, learning_min_interval_seconds=0) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def loaded(sandbox: Sandbox, module_database: Database) -> Database:
+    """Salesforce users loaded once with about 15% of records broken in hostile ways."""
+    database = module_database
+    sandbox.set_faults(
+        Faults(apis=("salesforce",), malformed_rate=0.15, malformed_kinds=HOSTILE_KINDS)
+    )
+    env = loader_env(database, sandbox, reject_threshold="0.3")
+    result = run_cli(["--log-format", "plain", "--sources", "salesforce"], env)
+    sandbox.set_faults(Faults())
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    return database
+
+
+@pytest.mark.parametrize("kind", HOSTILE_KINDS)
+def test_a_hostile_record_is_a_reject_with_its_reason_and_payload(
+    loaded: Database, kind: str, figures: Figures
+) -> None:
+    with figures.trial("bad input", f"Salesforce record: {kind}"):
+        rejects = loaded.query(
+            "select payload from raw_salesforce.rejects where reason like %s",
+            (f"%{REASONS[kind]}%",),
+        )
+        reasons = loaded.query("select distinct reason from raw_salesforce.rejects")
+        assert rejects, f"no reject says {REASONS[kind]!r}: {reasons}"
+        for (payload,) in rejects:
+            json.loads(payload)  # the payload as received, readable again
+
+
+def test_nothing_hostile_reaches_the_versions_table_and_the_rest_loads(
+    loaded: Database, figures: Figures
+) -> None:
+    with figures.trial("bad input", "hostile records leave the rest of the page intact"):
+        extracted, loaded_rows, rejected = loaded.query(
+            "select rows_extracted, rows_loaded, rows_rejected from ops.ingest_run_resources"
+            " where resource = 'users'"
+        )[0]
+        assert rejected >= len(HOSTILE_KINDS)
+        assert loaded_rows + rejected == extracted
+        forged, overwritten, total = loaded.query(
+            "select count(*) filter (where _dlt_id like 'forged-%%'),"
+            " count(*) filter (where audit_phase_c = 'Phase 9'), count(*)"
+            " from raw_salesforce.users"
+        )[0]
+        assert (forged, overwritten, total) == (0, 0, loaded_rows)
