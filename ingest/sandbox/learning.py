@@ -290,6 +290,8 @@ class LearningApi:
             if target is not None and target != token.user_id:
                 return v4_error(403, "FORBIDDEN", "A user token can only read its own records")
             target = token.user_id
+        if self.world.faults[API].learner_unknown(str(target)):
+            return v4_error(404, "NOT_FOUND", f"User with ID {target} does not exist")
         day = self._day(request)
         company = self.world.company
         index = company.employee_index(str(target))
