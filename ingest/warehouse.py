@@ -43,6 +43,8 @@ SERVER_ACCOUNT_WHEN_ROOT = "embedded_postgres"
 # Where that account gets a directory of its own when it cannot reach the warehouse's (a
 # private folder above it), and a copy of the server binaries when it cannot reach those.
 SERVER_HOMES = Path("/var/lib/peoplestack")
+# In the warehouse's directory: the server account's directory, when it has one there.
+SERVER_HOME_POINTER = "server-home"
 # The local warehouse's password, as a libpq passfile in its directory.
 PASSFILE_NAME = "pgpass"
 
@@ -188,25 +190,23 @@ class LocalWarehouse:
 
     @property
     def data_dir(self) -> Path:
-        """``root/data``; as root, a directory of the server account's own when that account
-        cannot reach ``root`` (a private folder above it, which we never open up)."""
-        in_tree = self.root / "data"
-        account = _existing_server_account()
-        if not _runs_as_root() or (in_tree / "PG_VERSION").exists():
-            return in_tree
-        outside = self.server_home / "data"
-        if (outside / "PG_VERSION").exists():
-            return outside
-        nearest = next(path for path in [self.root, *self.root.absolute().parents] if path.exists())
-        reachable = account is not None and _account_can_enter(nearest, account)
-        return in_tree if reachable else outside
+        """``root/data``, or the server account's own directory that ``up`` made (as root)
+        because that account could not reach ``root``, which we never open up."""
+        home = self._server_home()
+        return home / "data" if home is not None else self.root / "data"
 
-    @property
-    def server_home(self) -> Path:
-        """The server account's directory for this warehouse, used only when it cannot reach
-        ``root``: named after ``root``'s path, under a root-owned base."""
-        digest = hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:16]
-        return SERVER_HOMES / digest
+    def _server_home(self) -> Path | None:
+        """The server account's directory for this warehouse, as ``root/server-home`` names
+        it (a new warehouse in the same place never adopts an old one's)."""
+        try:
+            home = Path((self.root / SERVER_HOME_POINTER).read_text().strip())
+        except FileNotFoundError:
+            return None
+        if home.parent != SERVER_HOMES:
+            raise WarehouseError(
+                f"{self.root / SERVER_HOME_POINTER} names {home}, not a folder of {SERVER_HOMES}"
+            )
+        return home
 
     @property
     def log_file(self) -> Path:
@@ -355,10 +355,11 @@ class LocalWarehouse:
 
     def _initdb(self, password: str, account: pwd.struct_passwd | None) -> None:
         data_dir = self.data_dir
+        needs_home = account is not None and not _account_can_enter(self.root, account)
+        if needs_home and self._server_home() is None:
+            data_dir = self._make_server_home(account) / "data"
         if data_dir.exists():
             shutil.rmtree(data_dir)  # a half-made directory from an interrupted initdb
-        if account is not None and data_dir.parent == self.server_home:
-            self._make_server_home(account)
         data_dir.mkdir(parents=True)
         if account is not None:
             os.chown(data_dir, account.pw_uid, account.pw_gid)
@@ -378,21 +379,26 @@ class LocalWarehouse:
                 ]
             )
 
-    def _make_server_home(self, account: pwd.struct_passwd) -> None:
-        home = self.server_home
+    def _make_server_home(self, account: pwd.struct_passwd) -> Path:
+        """A directory for the server account under a root-owned base, named after ``root``
+        (plus a random part) and recorded both in ``root`` and beside it."""
+        digest = hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:12]
+        home = SERVER_HOMES / f"{digest}-{secrets.token_hex(4)}"
         with _machine_lock("server-homes"):
             _ensure_root_owned_dir(SERVER_HOMES)
             _prune_orphaned_server_homes()
-            home.mkdir(mode=0o700, exist_ok=True)
+            home.mkdir(mode=0o700)
             os.chown(home, account.pw_uid, account.pw_gid)
             home.chmod(0o700)
             (SERVER_HOMES / f"{home.name}.root").write_text(f"{self.root.resolve()}\n")
+            (self.root / SERVER_HOME_POINTER).write_text(f"{home}\n")
         if not _account_can_enter(home, account):
             raise WarehouseError(
                 f"the server account {account.pw_name} can reach neither {self.root} nor "
                 f"{home}; set PEOPLESTACK_WAREHOUSE_DIR to a directory whose parents "
                 "everyone may traverse (mode 755)"
             )
+        return home
 
     def _start(self) -> None:
         if not _port_is_free(self.port):
@@ -434,8 +440,6 @@ class LocalWarehouse:
                     port=self.port,
                     user=LOCAL_USER,
                     password=password,
-                    # Only what we pass: never a password from the user's own passfile.
-                    passfile=os.devnull,
                     dbname=dbname,
                 )
             except psycopg2.OperationalError as exc:
@@ -639,7 +643,11 @@ def _prune_orphaned_server_homes() -> None:
     for record in SERVER_HOMES.glob("*.root"):
         root = Path(record.read_text().strip())
         home = SERVER_HOMES / record.stem
-        if root.exists() or not root.is_relative_to(temp):
+        try:
+            still_used = (root / SERVER_HOME_POINTER).read_text().strip() == str(home)
+        except OSError:
+            still_used = False
+        if still_used or not root.is_relative_to(temp):
             continue
         if _postmaster_pid(home / "data") is not None:
             continue
