@@ -1,9 +1,9 @@
 """Faults on demand: the failures a loader must survive, injectable per API.
 
 Faults act on *data requests* (query pages, entity-set pages, learning collections), not
-on token, describe or ``$metadata`` calls, so a test can reason about exactly which
-answer goes wrong. Malformed records are picked by a hash of the record key, so the same
-records break on every run.
+on token, describe or ``$metadata`` calls (only ``token_failure_next`` hits token calls),
+so a test can reason about exactly which answer goes wrong. Malformed records are picked by
+a hash of the record key, so the same records break on every run.
 """
 
 from __future__ import annotations
@@ -47,6 +47,14 @@ class Faults:
     next_link_loops_back: bool = False  # the last page names the second page again
     next_link_never_ends: bool = False  # past the last record, empty pages name further ones
     next_link_origin: str = ""  # next links lead to this scheme://host:port instead
+    # The network and the servers behind an API misbehaving (issue 10, API faults):
+    connection_reset_next: int = 0  # the next N data requests: the socket closes, no answer
+    stall_next: int = 0  # the next N data answers wait stall_seconds before they are sent
+    stall_seconds: float = 5.0
+    token_failure_next: int = 0  # the next N token requests answer 503 (token calls too)
+    # The next N continuation pages answer no records; their next link continues from where
+    # they stood under a new locator or skiptoken, as a real server's would.
+    empty_page_next: int = 0
 
     def __post_init__(self) -> None:
         unknown = set(self.apis) - set(API_NAMES)
@@ -69,9 +77,15 @@ class Faults:
             self.truncate_next,
             self.unknown_shape_next,
             self.retry_after_seconds,
+            self.connection_reset_next,
+            self.stall_next,
+            self.token_failure_next,
+            self.empty_page_next,
         )
         if any(n < 0 for n in counters):
             raise ValueError("fault counts must not be negative")
+        if not self.stall_seconds >= 0:
+            raise ValueError("stall_seconds must not be negative")
         if self.next_link_origin and not self.next_link_origin.startswith(("http://", "https://")):
             raise ValueError("next_link_origin must look like http(s)://host:port")
 
@@ -131,6 +145,10 @@ class FaultInjector:
             self._error_burst = f.server_error_burst if f else 0
             self._truncate = f.truncate_next if f else 0
             self._unknown_shape = f.unknown_shape_next if f else 0
+            self._resets = f.connection_reset_next if f else 0
+            self._stalls = f.stall_next if f else 0
+            self._token_failures = f.token_failure_next if f else 0
+            self._empty_pages = f.empty_page_next if f else 0
 
     def reject_data_request(self) -> Rejection | None:
         """Count a data request; say whether it should fail (429 or 5xx) instead."""
@@ -162,6 +180,44 @@ class FaultInjector:
         with self._lock:
             if self._truncate > 0:
                 self._truncate -= 1
+                return True
+            return False
+
+    def take_connection_reset(self) -> bool:
+        return self._take("_resets")
+
+    def take_stall(self) -> float:
+        """Seconds the next answer waits before it is sent (0: none)."""
+        return self.faults.stall_seconds if self.faults and self._take("_stalls") else 0.0
+
+    def take_token_failure(self) -> bool:
+        return self._take("_token_failures")
+
+    def take_empty_page(self, offset: int, total: int) -> bool:
+        """Whether the page at ``offset`` answers empty: only a page after the first that
+        would have records, so the empty one sits in the middle of a walk."""
+        return 0 < offset < total and self._take("_empty_pages")
+
+    def pending(self) -> dict[str, int]:
+        """One-shot faults not served yet, by setting (a test checks each one happened)."""
+        with self._lock:
+            counters = {
+                "rate_limit_burst": self._rate_burst,
+                "server_error_burst": self._error_burst,
+                "truncate_next": self._truncate,
+                "unknown_shape_next": self._unknown_shape,
+                "connection_reset_next": self._resets,
+                "stall_next": self._stalls,
+                "token_failure_next": self._token_failures,
+                "empty_page_next": self._empty_pages,
+            }
+        return {name: left for name, left in counters.items() if left}
+
+    def _take(self, counter: str) -> bool:
+        with self._lock:
+            left = getattr(self, counter)
+            if left > 0:
+                setattr(self, counter, left - 1)
                 return True
             return False
 

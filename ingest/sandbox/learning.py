@@ -30,7 +30,14 @@ from ingest.sandbox.company import stable_hash
 from ingest.sandbox.coursework import Assignment, Completion, Course
 from ingest.sandbox.faults import Corruption
 from ingest.sandbox.odata_filter import ODataFilterError, equalities, parse_filter
-from ingest.sandbox.web import Request, Response, json_response, with_query, xml_response
+from ingest.sandbox.web import (
+    Request,
+    Response,
+    connection_reset,
+    json_response,
+    with_query,
+    xml_response,
+)
 from ingest.sandbox.world import World
 
 API = "learning"
@@ -75,6 +82,7 @@ class LearningApi:
         self._last_call: dict[str, float] = {}
         self._lock = threading.Lock()
         self.throttled = 0  # calls answered 429 by the throttle: a polite client makes none
+        self._resumes = 0  # skiptokens made by empty pages, so each one is new
 
     # ---- routing
 
@@ -142,6 +150,11 @@ class LearningApi:
 
     def _token(self, request: Request) -> Response:
         creds = self.world.credentials
+        if self.world.faults[API].take_token_failure():
+            return json_response(
+                503,
+                {"error": "temporarily_unavailable", "error_description": "Please retry later"},
+            )
         auth = request.header("Authorization") or ""
         try:
             client_id, _, secret = (
@@ -213,6 +226,8 @@ class LearningApi:
 
     def _data(self, token: Token, request: Request, produce: Callable[[], Response]) -> Response:
         injector = self.world.faults[API]
+        if injector.take_connection_reset():
+            return connection_reset()
         rejection = injector.reject_data_request()
         if rejection is not None:
             response = v4_error(
@@ -227,6 +242,7 @@ class LearningApi:
         if response.status == 200:
             self.world.tokens.count_page(token, injector.token_page_limit)
             response.truncate = injector.take_truncate()
+            response.stall_seconds = injector.take_stall()
         return response
 
     def _catalogs(self, request: Request, key: str) -> Response:
@@ -430,20 +446,29 @@ class LearningApi:
         injector = self.world.faults[API]
         if corruption is not None:
             chunk = injector.malform(chunk, self.world.seed, corruption)
+        # An empty page resumes where it stood, under a skiptoken not seen before.
+        resumed = injector.take_empty_page(offset, total)
+        if resumed:
+            chunk = []
         service_root = f"{request.base_url}{ROOT}/{key}/v1"
         body: dict[str, Any] = {"@odata.context": f"{service_root}/$metadata#{entity_set}"}
         if params.get("$count") == "true":
             body["@odata.count"] = total
         if not injector.take_unknown_shape():
             body["value"] = chunk
-        following = injector.next_offset(offset, page_size, total)
+        following = offset if resumed else injector.next_offset(offset, page_size, total)
         if following is not None:
             kept = [
                 (k, v)
                 for k, v in parse_qsl(request.query_string, keep_blank_values=True)
                 if k != "$skiptoken"
             ]
-            token = _encode_skiptoken(following, self._day(request))
+            resume = 0
+            if resumed:
+                with self._lock:
+                    self._resumes += 1
+                    resume = self._resumes
+            token = _encode_skiptoken(following, self._day(request), resume)
             origin = injector.link_origin(request.base_url)
             body["@odata.nextLink"] = with_query(
                 f"{origin}{request.path}", dict([*kept, ("$skiptoken", token)])
@@ -558,10 +583,9 @@ def _history_window(rows: list[dict[str, Any]], criteria: dict[str, Any]) -> lis
     return rows
 
 
-def _encode_skiptoken(offset: int, day: int) -> str:
-    return (
-        base64.urlsafe_b64encode(json.dumps({"o": offset, "d": day}).encode()).decode().rstrip("=")
-    )
+def _encode_skiptoken(offset: int, day: int, resume: int = 0) -> str:
+    position = {"o": offset, "d": day, **({"r": resume} if resume else {})}
+    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
 
 
 def _decode_skiptoken(token: str) -> tuple[int, int]:

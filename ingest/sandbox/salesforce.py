@@ -18,7 +18,7 @@ import time
 from array import array
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -35,7 +35,7 @@ from ingest.sandbox.soql import (
     SoqlError,
     parse_soql,
 )
-from ingest.sandbox.web import Request, Response, json_response
+from ingest.sandbox.web import Request, Response, connection_reset, json_response
 from ingest.sandbox.world import World
 
 API = "salesforce"
@@ -159,6 +159,7 @@ class SalesforceApi:
     def __init__(self, world: World) -> None:
         self.world = world
         self._cursors: OrderedDict[str, Cursor] = OrderedDict()
+        self._resumes = 0  # locators made by empty pages, so each one is new
         self._lock = threading.Lock()
 
     # ---- routing
@@ -226,6 +227,14 @@ class SalesforceApi:
     def _token(self, request: Request) -> Response:
         form = dict(parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True))
         creds = self.world.credentials
+        if self.world.faults[API].take_token_failure():
+            return json_response(
+                503,
+                {
+                    "error": "temporarily_unavailable",
+                    "error_description": "the token service is unavailable, retry later",
+                },
+            )
         if form.get("grant_type") != "client_credentials":
             return json_response(
                 400,
@@ -338,6 +347,8 @@ class SalesforceApi:
     def _data(self, token: Any, produce: Callable[[], Response]) -> Response:
         """Apply per-request faults around a data page (query or queryMore)."""
         injector = self.world.faults[API]
+        if injector.take_connection_reset():
+            return connection_reset()
         rejection = injector.reject_data_request()
         if rejection is not None:
             if rejection.status == 429:
@@ -349,6 +360,7 @@ class SalesforceApi:
         if response.status == 200:
             self.world.tokens.count_page(token, injector.token_page_limit)
             response.truncate = injector.take_truncate()
+            response.stall_seconds = injector.take_stall()
         return response
 
     def _query(self, request: Request, version: str, include_deleted: bool) -> Response:
@@ -391,6 +403,8 @@ class SalesforceApi:
         ]
         records = shape.reshape(API, "User", records)
         injector = self.world.faults[API]
+        if injector.take_empty_page(offset, total):
+            return self._empty_page(cursor, offset, total)
         records = injector.malform(records, self.world.seed, CORRUPTION)
         following = injector.next_offset(offset, cursor.batch, total)
         body: dict[str, Any] = {"totalSize": total, "done": following is None}
@@ -403,6 +417,22 @@ class SalesforceApi:
         if not injector.take_unknown_shape():
             body["records"] = records
         return json_response(200, body)
+
+    def _empty_page(self, cursor: Cursor, offset: int, total: int) -> Response:
+        """No records, and a new locator that resumes at ``offset``: the walk goes on."""
+        with self._lock:
+            self._resumes += 1
+            locator = salesforce_id(
+                "01g", stable_hash(self.world.seed, cursor.locator, self._resumes) % 62**10
+            )
+            self._cursors[locator] = replace(cursor, locator=locator)
+            while len(self._cursors) > 16:
+                self._cursors.popitem(last=False)
+        origin = self.world.faults[API].link_origin("")
+        link = f"{origin}/services/data/v{cursor.version}/query/{locator}-{offset}"
+        return json_response(
+            200, {"totalSize": total, "done": False, "nextRecordsUrl": link, "records": []}
+        )
 
     def _format(self, version: str, row: Row, names: tuple[str, ...]) -> dict[str, Any]:
         record: dict[str, Any] = {

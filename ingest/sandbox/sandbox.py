@@ -97,6 +97,11 @@ class Sandbox:
         """Replace all faults: one Faults for the APIs it names, or a mapping api -> Faults."""
         self.world.set_faults(faults)
 
+    def pending_faults(self) -> dict[str, dict[str, int]]:
+        """One-shot faults not served yet, per API (empty once every one has happened)."""
+        pending = {api: injector.pending() for api, injector in self.world.faults.items()}
+        return {api: left for api, left in pending.items() if left}
+
     def configure(
         self,
         *,

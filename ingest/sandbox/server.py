@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import socket
+import struct
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
 
@@ -88,6 +91,22 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(response)
 
     def _send(self, response: Response) -> None:
+        if response.reset:
+            # Linger 0: closing sends RST, not FIN, so the client reads "connection reset".
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            self.close_connection = True
+            return
+        if response.stall_seconds:
+            time.sleep(response.stall_seconds)
+            try:
+                self._write(response)
+            except OSError:  # the client gave up waiting and closed: nobody to answer
+                self.close_connection = True
+            return
+        self._write(response)
+
+    def _write(self, response: Response) -> None:
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(response.body)))

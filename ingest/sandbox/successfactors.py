@@ -31,7 +31,14 @@ from ingest.sandbox.clock import (
 from ingest.sandbox.company import Employee, OrgUnit, stable_hash
 from ingest.sandbox.faults import Corruption
 from ingest.sandbox.odata_filter import Expr, ODataFilterError, evaluate, parse_filter, paths
-from ingest.sandbox.web import Request, Response, json_response, with_query, xml_response
+from ingest.sandbox.web import (
+    Request,
+    Response,
+    connection_reset,
+    json_response,
+    with_query,
+    xml_response,
+)
 from ingest.sandbox.world import World
 
 API = "successfactors"
@@ -117,6 +124,7 @@ class SuccessFactorsApi:
     def __init__(self, world: World) -> None:
         self.world = world
         self._results: OrderedDict[str, array] = OrderedDict()
+        self._resumes = 0  # skiptokens made by empty pages, so each one is new
         self._lock = threading.Lock()
 
     # ---- routing
@@ -165,6 +173,8 @@ class SuccessFactorsApi:
     def _token(self, request: Request) -> Response:
         form = dict(parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True))
         creds = self.world.credentials
+        if self.world.faults[API].take_token_failure():
+            return oauth_error(503, "temporarily_unavailable", "token service unavailable, retry")
         if form.get("grant_type") != GRANT_TYPE:
             return oauth_error(400, "unsupported_grant_type", f"grant_type must be {GRANT_TYPE}")
         if form.get("company_id") != creds.successfactors_company_id:
@@ -264,6 +274,8 @@ class SuccessFactorsApi:
 
     def _data(self, token: Any, request: Request, entity: str) -> Response:
         injector = self.world.faults[API]
+        if injector.take_connection_reset():
+            return connection_reset()
         rejection = injector.reject_data_request()
         if rejection is not None:
             response = odata_error(
@@ -280,6 +292,7 @@ class SuccessFactorsApi:
         if response.status == 200:
             self.world.tokens.count_page(token, injector.token_page_limit)
             response.truncate = injector.take_truncate()
+            response.stall_seconds = injector.take_stall()
         return response
 
     def _collection(self, request: Request, entity: str) -> Response:
@@ -307,24 +320,28 @@ class SuccessFactorsApi:
         records = shape.reshape(API, entity, records)
         injector = self.world.faults[API]
         records = injector.malform(records, self.world.seed, corruption)
+        # An empty page resumes where it stood, under a skiptoken not seen before.
+        resumed = injector.take_empty_page(offset, total)
+        if resumed:
+            records = []
         body: dict[str, Any] = {}
         if params.get("$inlinecount") == "allpages":
             body["__count"] = str(total)
         if not injector.take_unknown_shape():
             body["results"] = records
-        following = injector.next_offset(offset, page, total)
+        following = offset if resumed else injector.next_offset(offset, page, total)
         if following is not None:
             kept = [
                 (k, v)
                 for k, v in parse_qsl(request.query_string, keep_blank_values=True)
                 if k != "$skiptoken"
             ]
-            token = base64.b64encode(
-                json.dumps(
-                    {"startRow": following, "endRow": following + page, "day": day},
-                    separators=(",", ":"),
-                ).encode()
-            ).decode()
+            position = {"startRow": following, "endRow": following + page, "day": day}
+            if resumed:
+                with self._lock:
+                    self._resumes += 1
+                    position["resume"] = self._resumes
+            token = base64.b64encode(json.dumps(position, separators=(",", ":")).encode()).decode()
             origin = injector.link_origin(request.base_url)
             body["__next"] = with_query(
                 f"{origin}/odata/v2/{entity}", dict([*kept, ("$skiptoken", token)])

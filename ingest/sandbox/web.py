@@ -40,6 +40,15 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
     # Fault injection: send the full Content-Length but only part of the body, then close.
     truncate: bool = False
+    # Fault injection: close the connection without answering (the client sees a reset).
+    reset: bool = False
+    # Fault injection: wait this long before answering (a client's read timeout fires first).
+    stall_seconds: float = 0.0
+
+
+def connection_reset() -> Response:
+    """No answer at all: the server drops the connection."""
+    return Response(0, reset=True)
 
 
 def dump_json(payload: Any) -> bytes:

@@ -112,3 +112,85 @@ def test_faults_and_days_can_be_set_over_http(sandbox, sf):
     assert bad.status_code == 400
     config = requests.get(f"{control}/config", timeout=10).json()
     assert config == sandbox.source_config()
+
+
+def test_a_connection_reset_drops_the_request_without_an_answer(sandbox, sf, ec, lrn):
+    sandbox.set_faults(Faults(connection_reset_next=1))
+    with pytest.raises(requests.exceptions.ConnectionError):
+        sf.query(SOQL)
+    assert sf.query(SOQL).status_code == 200
+    with pytest.raises(requests.exceptions.ConnectionError):
+        ec.get("/odata/v2/User", {"$format": "json"})
+    with pytest.raises(requests.exceptions.ConnectionError):
+        lrn.history("100060")
+    assert lrn.history("100060").status_code == 200
+
+
+def test_a_stalled_answer_outlasts_a_client_read_timeout(sandbox, ec):
+    sandbox.set_faults(Faults(apis=("successfactors",), stall_next=1, stall_seconds=1.5))
+    url = f"{sandbox.base_url}/odata/v2/User"
+    headers = {"Authorization": f"Bearer {ec.token}"}
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        requests.get(url, params={"$format": "json"}, headers=headers, timeout=(5, 0.5))
+    answer = requests.get(url, params={"$format": "json"}, headers=headers, timeout=(5, 0.5))
+    assert answer.status_code == 200
+
+
+def test_a_token_endpoint_that_fails_once_answers_503_in_oauth_shape(sandbox, sf, ec, lrn):
+    sandbox.set_faults(Faults(token_failure_next=1))
+    for client in (sf, ec, lrn):
+        config = client.config
+        if client is sf:
+            url = f"{config['instance_url']}/services/oauth2/token"
+            refused = requests.post(url, data={"grant_type": "client_credentials"}, timeout=10)
+        elif client is ec:
+            refused = ec.request_token(ec.assertion())
+        else:
+            refused = lrn.request_token()
+        assert refused.status_code == 503
+        assert refused.json()["error"] == "temporarily_unavailable"
+        assert client.fetch_token()
+
+
+def test_an_empty_page_in_the_middle_continues_under_a_new_skiptoken(sandbox, ec, lrn):
+    everyone = ec.users(customPageSize="50")
+    sandbox.set_faults(Faults(empty_page_next=2))
+    first = ec.get("/odata/v2/User", {"$format": "json", "customPageSize": "50"}).json()["d"]
+    empty = ec.get(first["__next"]).json()["d"]
+    assert empty["results"] == [] and empty["__next"] != first["__next"]
+    again = ec.get(empty["__next"]).json()["d"]
+    assert again["results"] == [] and again["__next"] not in (first["__next"], empty["__next"])
+    assert ec.users(customPageSize="50") == everyone  # counters spent: pages as before
+
+    catalog = (
+        "/learning/odatav4/public/admin/catalog-service/v1/CatalogsFeed('CORPORATE')/CoursesFeed"
+    )
+    sandbox.set_faults(Faults(apis=("learning",), empty_page_next=1))
+    page = lrn.get(catalog).json()
+    assert page["value"] and "@odata.nextLink" in page
+    empty = lrn.get(page["@odata.nextLink"]).json()
+    assert empty["value"] == [] and empty["@odata.nextLink"] != page["@odata.nextLink"]
+    assert lrn.get(empty["@odata.nextLink"]).json()["value"]
+
+
+def test_an_empty_salesforce_page_names_a_new_query_locator():
+    from ingest.sandbox import Sandbox
+    from tests.sandbox.conftest import SalesforceClient
+
+    with Sandbox(seed=7, scale=450) as sandbox:
+        sf = SalesforceClient(sandbox)
+        batch = {"Sforce-Query-Options": "batchSize=200"}
+        everyone = sf.query_all_pages(SOQL, headers=batch)
+        sandbox.set_faults(Faults(apis=("salesforce",), empty_page_next=1))
+        first = sf.query(SOQL, headers=batch).json()
+        empty = sf.get(first["nextRecordsUrl"]).json()
+        assert empty["records"] == [] and empty["done"] is False
+        assert empty["totalSize"] == first["totalSize"] == len(everyone)
+        assert (
+            empty["nextRecordsUrl"].split("/")[-1].split("-")[0]
+            != (first["nextRecordsUrl"].split("/")[-1].split("-")[0])
+        )
+        rest = sf.get(empty["nextRecordsUrl"]).json()
+        assert [r["Id"] for r in first["records"] + rest["records"]] == [
+            r["Id"] for r in everyone[:400]
+        ]
