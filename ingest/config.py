@@ -69,6 +69,8 @@ class RunOptions:
     quota_stop_ratio: float = 0.9
     request_max_attempts: int = 5
     request_backoff_factor: float = 1.0
+    # Seconds an API may take to connect or to send the next bytes before the try is retried.
+    request_timeout_seconds: float = 60.0
     learning_concurrency: int = 4
     learning_min_interval_seconds: float = 0.5
     page_size: int = 0  # records asked per page; 0 = each API's maximum (2,000 and 1,000)
@@ -177,6 +179,7 @@ _LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
     "quota_stop_ratio": (0, False),
     "request_max_attempts": (1, True),
     "request_backoff_factor": (0, True),
+    "request_timeout_seconds": (0, False),
     "learning_concurrency": (1, True),
     "learning_min_interval_seconds": (0, True),
     "page_size": (1, True),  # when set; unset means each API's maximum

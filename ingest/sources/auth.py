@@ -58,10 +58,17 @@ class TokenProvider(ABC):
     def _fetch(self) -> str: ...
 
     def _post(self, url: str, what: str, **kwargs: object) -> dict:
+        # The session retries 429, 5xx and dropped connections (dlt's policy, bounded): a
+        # token server failing once costs a retry, one failing on every try fails the run.
         try:
             response = self._session.post(url, timeout=TOKEN_TIMEOUT_SECONDS, **kwargs)
         except requests.RequestException as exc:
             raise SourceError(f"{what} token request failed: {type(exc).__name__}") from None
+        if response.status_code == 429 or response.status_code >= 500:
+            raise SourceError(
+                f"{what} token endpoint unavailable (HTTP {response.status_code}, still after "
+                f"retries): {error_text(response)}"
+            )
         if response.status_code != 200:
             raise SourceError(
                 f"{what} refused the credentials (HTTP {response.status_code}): "

@@ -22,11 +22,11 @@ from dlt.sources.helpers.requests.retry import _make_retry
 from dlt.sources.helpers.requests.session import Session
 from tenacity import Retrying, wait_random
 
+from ingest.config import RunOptions
 from ingest.errors import SourceError
 from ingest.sources.auth import TokenProvider, error_text
 
 UNPARSEABLE_BODY_ATTEMPTS = 3
-REQUEST_TIMEOUT_SECONDS = 60
 
 
 class HttpStatusError(SourceError):
@@ -70,16 +70,16 @@ class _JitteredClient(Client):
         return session
 
 
-def retrying_client(
-    max_attempts: int, backoff_factor: float, *, retry_in_session: bool = True
-) -> _JitteredClient:
-    """A per-thread-session HTTP client with bounded, jittered retries."""
+def retrying_client(options: RunOptions, *, retry_in_session: bool = True) -> _JitteredClient:
+    """A per-thread-session HTTP client with bounded, jittered retries and the run's timeout
+    (a try that times out, connecting or reading, is retried like a dropped connection)."""
+    backoff_factor = options.request_backoff_factor
     return _JitteredClient(
         jitter_seconds=max(backoff_factor, 0.05),
         retry_in_session=retry_in_session,
-        request_timeout=REQUEST_TIMEOUT_SECONDS,
+        request_timeout=options.request_timeout_seconds,
         raise_for_status=False,
-        request_max_attempts=max_attempts,
+        request_max_attempts=options.request_max_attempts,
         request_backoff_factor=backoff_factor,
         request_max_retry_delay=120,
     )

@@ -142,11 +142,10 @@ class LearningApi:
     """The Learning OData v4 services of one tenant, paced to its throttle."""
 
     def __init__(self, settings: LearningSettings, options: RunOptions, pacer: Pacer) -> None:
-        attempts, backoff = options.request_max_attempts, options.request_backoff_factor
         # Token calls retry in their session; data calls are paced, so ApiClient retries
         # them, every attempt waiting its turn.
-        self.tokens = LearningToken(settings, retrying_client(attempts, backoff).session)
-        client = retrying_client(attempts, backoff, retry_in_session=False)
+        self.tokens = LearningToken(settings, retrying_client(options).session)
+        client = retrying_client(options, retry_in_session=False)
         self.client = ApiClient(
             "SuccessFactors Learning", lambda: settings.api_url, self.tokens, client, pacer=pacer
         )

@@ -67,7 +67,7 @@ class SalesforceApi:
         self.settings = settings
         self._quota_stop_ratio = options.quota_stop_ratio
         self._page_size = max(MIN_PAGE_SIZE, min(PAGE_SIZE, options.page_size or PAGE_SIZE))
-        client = retrying_client(options.request_max_attempts, options.request_backoff_factor)
+        client = retrying_client(options)
         self.tokens = SalesforceToken(settings, client.session)
         self.client = ApiClient(
             "Salesforce",

@@ -77,7 +77,7 @@ class SuccessFactorsApi:
     def __init__(self, settings: SuccessFactorsSettings, options: RunOptions) -> None:
         self.settings = settings
         self._page_size = max(1, min(PAGE_SIZE, options.page_size or PAGE_SIZE))
-        client = retrying_client(options.request_max_attempts, options.request_backoff_factor)
+        client = retrying_client(options)
         self.tokens = SuccessFactorsToken(settings, client.session)
         self.client = ApiClient("SuccessFactors", lambda: settings.api_url, self.tokens, client)
         self.paging = Paging("SuccessFactors", lambda: settings.api_url, options)
