@@ -40,20 +40,22 @@ test: install
 	$(MAKE) --no-print-directory lint
 
 lint: warehouse-up
-	$(BIN)/ruff check ingest tests
-	$(BIN)/ruff format --check ingest tests
+	$(BIN)/ruff check ingest tests scripts
+	$(BIN)/ruff format --check ingest tests scripts
 	$(BIN)/sqlfluff lint dbt_project
 
 format: install
-	$(BIN)/ruff format ingest tests
-	$(BIN)/ruff check --fix ingest tests
+	$(BIN)/ruff format ingest tests scripts
+	$(BIN)/ruff check --fix ingest tests scripts
 	$(BIN)/sqlfluff fix dbt_project
 
 bench: install
 	@echo "no benchmarks yet: the loader benchmark arrives with the performance issue"
 
+# The reliability suite, fast and slow parts, and the slow whole-job runs; ends with the
+# table of faults, bad inputs, attacks and secret scans that README quotes.
 reliability: install
-	$(BIN)/python -m pytest -m slow
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "slow or not slow" tests/reliability tests/test_end_to_end.py
 
 clean:
 	rm -rf target logs .pytest_cache .ruff_cache

@@ -164,18 +164,23 @@ def loader_env(database: Database, sandbox: Sandbox, **ingest: str) -> dict[str,
     return env
 
 
-def run_dbt(
-    args: list[str], env: dict[str, str], timeout: float = 900
-) -> subprocess.CompletedProcess[str]:
-    """Run ``dbt ARGS`` from the repository root with the committed profiles.yml.example."""
+def dbt_profile_args() -> list[str]:
+    """``--profiles-dir`` of a directory holding the committed profiles.yml.example."""
     known = os.environ.get("PYTEST_DBT_PROFILES_DIR")
     profiles_dir = Path(known) if known else Path()
     if not known or not (profiles_dir / "profiles.yml").exists():
         profiles_dir = Path(tempfile.mkdtemp(prefix="dbt-profiles-"))
         shutil.copy(REPO_ROOT / "profiles.yml.example", profiles_dir / "profiles.yml")
         os.environ["PYTEST_DBT_PROFILES_DIR"] = str(profiles_dir)
+    return ["--profiles-dir", str(profiles_dir)]
+
+
+def run_dbt(
+    args: list[str], env: dict[str, str], timeout: float = 900
+) -> subprocess.CompletedProcess[str]:
+    """Run ``dbt ARGS`` from the repository root with the committed profiles.yml.example."""
     return subprocess.run(
-        [str(BIN / "dbt"), "--no-use-colors", *args, "--profiles-dir", str(profiles_dir)],
+        [str(BIN / "dbt"), "--no-use-colors", *args, *dbt_profile_args()],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,

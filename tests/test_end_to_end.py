@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,7 +23,15 @@ from ingest.sandbox.clock import DAY0_EPOCH, day_start
 from ingest.sandbox.company import Company
 from ingest.sandbox.salesforce import user_id as salesforce_user_id
 from ingest.warehouse import LocalWarehouse
-from tests.conftest import Database, _make_database, run_cli, run_dbt
+from tests.conftest import (
+    REPO_ROOT,
+    Database,
+    _make_database,
+    dbt_profile_args,
+    run_cli,
+    run_dbt,
+)
+from tests.reliability.figures import Figures
 from tests.truth import (
     employee_history,
     employee_versions,
@@ -230,3 +240,50 @@ def test_open_learning_plans_are_open_or_overdue_as_of_the_last_day(job: Job) ->
         " where completion_id is not null group by status"
     )
     assert {s for s, _ in completed} == {"completed_on_time", "completed_late"}
+
+
+SCD_MARTS = ("dim_salesforce_user_scd", "dim_employee_scd", "dim_org_unit_scd")
+
+
+def test_dropped_snapshots_are_rebuilt_from_raw_row_for_row(job: Job, figures: Figures) -> None:
+    """Runs last: it drops the module's snapshots and rebuilds them from the raw tables."""
+
+    def scd_rows() -> dict[str, list[tuple]]:
+        return {
+            model: job.database.query(f"select t::text from marts.{model} as t order by 1")
+            for model in SCD_MARTS
+        }
+
+    with figures.trial("fault", "the snapshot tables are dropped, then rebuilt from raw"):
+        original = scd_rows()
+        snapshots = job.database.query(
+            "select table_name from information_schema.tables where table_schema = 'snapshots'"
+        )
+        assert len(snapshots) == 3
+        for (name,) in snapshots:
+            job.database.query(f"drop table snapshots.{name} cascade")
+
+        rebuilt = subprocess.run(
+            [
+                sys.executable,
+                str(REPO_ROOT / "scripts" / "rebuild_history.py"),
+                "--",
+                "--target-path",
+                str(job.target_path),
+                *dbt_profile_args(),
+            ],
+            cwd=REPO_ROOT,
+            env=job.database.env,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+        )
+
+        assert rebuilt.returncode == 0, rebuilt.stdout[-3000:] + rebuilt.stderr[-3000:]
+        assert f"replaying loader run {DAYS}/{DAYS}" in rebuilt.stdout
+        after = scd_rows()
+        for model in SCD_MARTS:
+            lost = sorted(set(original[model]) - set(after[model]))[:5]
+            gained = sorted(set(after[model]) - set(original[model]))[:5]
+            assert after[model] == original[model], f"{model}: lost {lost}, gained {gained}"

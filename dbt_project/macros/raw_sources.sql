@@ -57,10 +57,14 @@
         {#- no load ledger: the rows were not written by dlt (a hand-made fixture) -#}
         {{ return(relation) }}
     {%- endif -%}
+    {%- set replay = history_replay() -%}
     {%- set committed -%}
         (
             select * from {{ relation }}
             where _dlt_load_id in (select load_id from {{ loads }} where status = 0)
+            {%- if replay %}
+                and cast(_dlt_load_id as numeric) <= {{ replay.load_id }}
+            {%- endif %}
         ) as {{ adapter.quote(table_name) }}
     {%- endset -%}
     {{ return(committed) }}

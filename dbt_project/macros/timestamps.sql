@@ -72,9 +72,15 @@
 {%- endmacro %}
 
 
-{#- Now, as a UTC timestamp: when dbt recorded something. -#}
+{#- Now, as a UTC timestamp: when dbt recorded something (while the snapshots are rebuilt
+    from the raw change log, when the replayed loads committed: macros/history_replay.sql). -#}
 {% macro current_utc_timestamp() -%}
-    {{ to_utc_timestamp(dbt.current_timestamp()) }}
+    {%- set replay = history_replay() -%}
+    {%- if replay -%}
+        cast('{{ replay.at }}' as {{ dbt.type_timestamp() }})
+    {%- else -%}
+        {{ to_utc_timestamp(dbt.current_timestamp()) }}
+    {%- endif -%}
 {%- endmacro %}
 
 
