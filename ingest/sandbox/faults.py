@@ -20,6 +20,19 @@ API_NAMES = ("salesforce", "successfactors", "learning")
 MALFORMED_KINDS = ("missing_key", "bad_date", "bad_value", "duplicate_id")
 # Records an attacker (or a careless customisation) could send; only when asked for by name.
 HOSTILE_KINDS = ("nul_byte", "not_an_object", "reserved_field", "colliding_field")
+# Records that are odd but valid: each must land exactly as sent, never rejected or altered.
+EXOTIC_KINDS = ("sql_key", "huge_text", "unicode_text", "control_characters")
+HUGE_TEXT_CHARACTERS = 10 * 1024 * 1024
+_EXOTIC_TEXT = {
+    "sql_key": "'); drop table users; --",
+    "unicode_text": "Zoë Ørsted-Nguyễn 山田 👩🏽‍💻 مرحبا e\u0301",
+    "control_characters": "tab\there\r\nbell\x07 escape\x1b[0m del\x7f",
+}
+
+
+def exotic_text(kind: str) -> str:
+    """The odd but valid text of one of EXOTIC_KINDS (10 MB of it for ``huge_text``)."""
+    return "x" * HUGE_TEXT_CHARACTERS if kind == "huge_text" else _EXOTIC_TEXT[kind]
 
 
 @dataclass(frozen=True)
@@ -60,7 +73,7 @@ class Faults:
         unknown = set(self.apis) - set(API_NAMES)
         if unknown:
             raise ValueError(f"unknown APIs {sorted(unknown)}; use {API_NAMES}")
-        known_kinds = MALFORMED_KINDS + HOSTILE_KINDS
+        known_kinds = MALFORMED_KINDS + HOSTILE_KINDS + EXOTIC_KINDS
         bad_kinds = set(self.malformed_kinds) - set(known_kinds)
         if bad_kinds or not self.malformed_kinds:
             raise ValueError(f"malformed_kinds must be a non-empty subset of {known_kinds}")
@@ -125,6 +138,7 @@ class Corruption:
     value_field: str
     bad_value: object
     protected: tuple[str, ...] = ()  # keys never dropped (e.g. the envelope)
+    text_field: str = ""  # a free-text field that odd but valid text may fill
     entity: str = ""  # the entity set these records belong to
 
 
@@ -283,6 +297,10 @@ class FaultInjector:
                 broken = f"{key}"  # type: ignore[assignment]
             elif kind == "reserved_field":
                 broken["_dlt_id"] = f"forged-{key}"
+            elif kind == "sql_key":  # a key that would run as SQL if pasted into a statement
+                broken[how.id_field] = f"{broken[how.id_field]}{exotic_text(kind)}"
+            elif kind in EXOTIC_KINDS and how.text_field in broken:
+                broken[how.text_field] = exotic_text(kind)
             elif kind == "colliding_field" and how.value_field in broken:
                 # A second spelling of a field (creditHours, CreditHours): one column in SQL.
                 name = how.value_field

@@ -138,6 +138,7 @@ CORRUPTION = Corruption(
     bad_value="Phase 9",
     protected=("attributes",),
     entity="User",
+    text_field="Title",
 )
 
 

@@ -63,7 +63,7 @@ class TokenProvider(ABC):
         try:
             response = self._session.post(url, timeout=TOKEN_TIMEOUT_SECONDS, **kwargs)
         except requests.RequestException as exc:
-            raise SourceError(f"{what} token request failed: {type(exc).__name__}") from None
+            raise SourceError(f"{what} token request failed: {request_failure(exc)}") from None
         if response.status_code == 429 or response.status_code >= 500:
             raise SourceError(
                 f"{what} token endpoint unavailable (HTTP {response.status_code}, still after "
@@ -164,6 +164,17 @@ class LearningToken(TokenProvider):
             },
         )
         return str(body["access_token"])
+
+
+def request_failure(exc: requests.RequestException) -> str:
+    """What went wrong with a request that got no answer, in a few words."""
+    if isinstance(exc, requests.exceptions.SSLError):
+        # Verification is never turned off; a company CA is trusted via REQUESTS_CA_BUNDLE.
+        return (
+            "SSLError (the server's TLS certificate is not trusted; for a company CA set "
+            "REQUESTS_CA_BUNDLE to its bundle)"
+        )
+    return type(exc).__name__
 
 
 def error_text(response: requests.Response) -> str:

@@ -24,7 +24,7 @@ from tenacity import Retrying, wait_random
 
 from ingest.config import RunOptions
 from ingest.errors import SourceError
-from ingest.sources.auth import TokenProvider, error_text
+from ingest.sources.auth import TokenProvider, error_text, request_failure
 
 UNPARSEABLE_BODY_ATTEMPTS = 3
 
@@ -164,7 +164,7 @@ class ApiClient:
             return self._client.retrying()(self._paced_get, url, params, headers)
         except requests.RequestException as exc:
             raise SourceError(
-                f"{self.name} could not be reached for {_path_of(url)}: {type(exc).__name__}"
+                f"{self.name} could not be reached for {_path_of(url)}: {request_failure(exc)}"
             ) from None
 
     def _paced_get(

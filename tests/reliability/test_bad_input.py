@@ -1,4 +1,6 @@
-"""Hostile records become rejects with a reason and their payload; the rest loads exactly."""
+"""Hostile records become rejects with a reason and their payload; the rest loads exactly,
+and odd but valid values (a key like SQL, 10 MB of text, unicode, control characters) land
+exactly as sent."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from ingest.sandbox import Faults, Sandbox
-from ingest.sandbox.faults import HOSTILE_KINDS
+from ingest.sandbox.faults import EXOTIC_KINDS, HOSTILE_KINDS, exotic_text
 from tests.conftest import Database, loader_env, run_cli
 from tests.reliability.figures import Figures
 
@@ -73,3 +75,31 @@ def test_nothing_hostile_reaches_the_versions_table_and_the_rest_loads(
             " from raw_salesforce.users"
         )[0]
         assert (forged, overwritten, total) == (0, 0, loaded_rows)
+
+
+def test_odd_but_valid_values_land_exactly_as_sent(
+    database: Database, sandbox: Sandbox, figures: Figures
+) -> None:
+    sandbox.set_faults(
+        Faults(apis=("salesforce",), malformed_rate=0.08, malformed_kinds=EXOTIC_KINDS)
+    )
+    result = run_cli(
+        ["--log-format", "plain", "--sources", "salesforce"], loader_env(database, sandbox)
+    )
+    sandbox.set_faults(Faults())
+    assert result.returncode == 0, result.stderr
+    assert database.query("select count(*) from raw_salesforce.rejects") == [(0,)]
+
+    for kind in EXOTIC_KINDS:
+        with figures.trial("bad input", f"Salesforce value: {kind}"):
+            if kind == "sql_key":
+                found = database.query(
+                    "select count(*) from raw_salesforce.users where id like %s",
+                    (f"%{exotic_text(kind)}",),
+                )
+            else:
+                found = database.query(
+                    "select count(*) from raw_salesforce.users where title = %s",
+                    (exotic_text(kind),),
+                )
+            assert found[0][0] >= 1, f"no row holds the {kind} value exactly"
