@@ -79,8 +79,10 @@ class RunRequest:
 def run(args: argparse.Namespace) -> int:
     """``python -m ingest``: load every selected source; exit 0 on success, 1 on failure."""
     request = RunRequest(args.full_refresh, _parse_since(args.since), args.dry_run)
-    # dlt's own log lines would repeat (less clearly) what the reporter says.
-    os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
+    # dlt's own log lines would repeat (less clearly) what the reporter says; at ERROR it
+    # prints a traceback, unmasked, for every retry of a failing load job (a full disk, a
+    # restarted warehouse), burying the one line that says what failed.
+    os.environ.setdefault("RUNTIME__LOG_LEVEL", "CRITICAL")
     with _sandbox_if_asked(args):
         options = config.load_run_options()
         names = _selected_sources(args.sources)
