@@ -34,6 +34,9 @@ from tests.conftest import (
 )
 from tests.reliability.figures import Figures
 
+# Several dbt builds per test (minutes each here): `make reliability` and CI run them.
+pytestmark = pytest.mark.slow
+
 VARS = ["--vars", json.dumps({"as_of_date": "2026-01-15"})]
 SNAPSHOT_KEYS = {
     "snp_salesforce__users": "salesforce_user_id",
@@ -228,7 +231,6 @@ def test_a_dbt_build_killed_while_snapshotting_leaves_no_half_written_history(
         assert _marts(database) == expected_marts
 
 
-@pytest.mark.slow
 def test_a_load_during_a_dbt_build_changes_nothing_the_next_build_would_not_give(
     postgres_server: LocalWarehouse,
     base: Database,
