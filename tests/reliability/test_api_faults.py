@@ -157,10 +157,14 @@ def rerun_after() -> dict[str, Database]:
 
 
 def _faulty_run_then_clean_rerun(
-    fault: Fault, sandbox: Sandbox, postgres_server: LocalWarehouse, done: dict[str, Database]
+    fault: Fault,
+    sandbox: Sandbox,
+    postgres_server: LocalWarehouse,
+    baseline: Baseline,
+    done: dict[str, Database],
 ) -> Database:
-    """A fresh database: the run with the fault (survived, or failed loudly), then a clean
-    rerun that succeeds."""
+    """A fresh database: the run with the fault (survived, and then already exact; or failed
+    loudly), then a clean rerun that succeeds."""
     if fault.name in done:
         return done[fault.name]
     assert postgres_server.password is not None
@@ -171,6 +175,7 @@ def _faulty_run_then_clean_rerun(
     assert "Traceback" not in stderr, stderr
     if fault.survived:
         assert returncode == 0, stderr
+        assert_same(landed(database), baseline.landed)  # surviving is losing nothing
     else:
         assert returncode == 1, stderr
         failed = [line for line in stderr.splitlines() if ": FAILED — " in line]
@@ -197,7 +202,9 @@ def test_a_rerun_after_an_api_fault_lands_exactly_the_fault_free_raw_tables_and_
 ) -> None:
     outcome = "survived" if fault.survived else "failed loudly"
     with figures.trial("fault", f"API: {fault.name} ({outcome}; rerun exact)"):
-        database = _faulty_run_then_clean_rerun(fault, sandbox, postgres_server, rerun_after)
+        database = _faulty_run_then_clean_rerun(
+            fault, sandbox, postgres_server, baseline, rerun_after
+        )
         got = landed(database)
         assert_same(got, baseline.landed)
         assert sum(len(rows) for rows in got.tables.values()) > 1000
@@ -215,5 +222,7 @@ def test_after_an_api_fault_and_a_rerun_the_marts_equal_the_fault_free_marts(
     tmp_path: Path,
 ) -> None:
     with figures.trial("fault", f"API: {fault.name} (marts after the rerun exact)"):
-        database = _faulty_run_then_clean_rerun(fault, sandbox, postgres_server, rerun_after)
+        database = _faulty_run_then_clean_rerun(
+            fault, sandbox, postgres_server, baseline, rerun_after
+        )
         assert_same_rows(marts(database, 0, tmp_path / "target"), baseline.marts())

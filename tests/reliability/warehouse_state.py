@@ -28,6 +28,7 @@ RUN_COLUMNS = [
     "detected_at",
     "load_id",
     "raw_row_id",
+    "recorded_at",  # staging's run time, frozen into snapshot rows
 ]
 
 
