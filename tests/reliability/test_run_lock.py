@@ -47,6 +47,17 @@ def _lock_holder(database: Database, timeout: float = 60) -> int:
     raise AssertionError("no run took the lock")
 
 
+def _wait_for_running_row(database: Database, timeout: float = 60) -> None:
+    """Until the run has written its ledger row (just after it takes the lock)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        exists = database.query("select to_regclass('ops.ingest_runs') is not null")[0][0]
+        if exists and database.query("select count(*) from ops.ingest_runs")[0][0]:
+            return
+        time.sleep(0.1)
+    raise AssertionError("the run wrote no ledger row")
+
+
 def _users_loaded(database: Database) -> int:
     exists = database.query("select to_regclass('raw_salesforce.users') is not null")[0][0]
     return database.query("select count(*) from raw_salesforce.users")[0][0] if exists else 0
@@ -100,6 +111,7 @@ def test_a_killed_run_is_marked_abandoned_by_the_next(
         sandbox.set_faults(SLOW_START)
         run = _start_loader(loader_env(database, sandbox))
         _lock_holder(database)
+        _wait_for_running_row(database)
         run.kill()
         run.wait(timeout=30)
         assert database.query("select status from ops.ingest_runs") == [("RUNNING",)]
