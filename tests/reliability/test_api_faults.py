@@ -2,8 +2,8 @@
 leaves raw tables, cursors and marts exactly as a fault-free run does.
 
 Real CLI runs against a real sandbox over HTTP and a real Postgres, each fault on its own
-database. The fast test compares raw tables and cursors; the slow one (``make reliability``)
-builds the marts of the same databases and compares them row for row with the baseline's.
+database. One test compares raw tables and cursors; the other builds the marts of the same
+databases and compares them row for row with the baseline's.
 """
 
 from __future__ import annotations
@@ -26,6 +26,10 @@ from tests.reliability.warehouse_state import (
     landed,
     marts,
 )
+
+# A loader run per fault and a rerun (minutes), and a dbt build per fault in the marts test:
+# `make reliability` and CI run the module; `make test` covers faults in tests/test_ingest.py.
+pytestmark = pytest.mark.slow
 
 SEED, SCALE = 5, 250  # 250 Salesforce users, 300 employees: the smallest with two SF pages
 PAGE_SIZE = "50"  # Salesforce asks 200 (its least): 2 pages; Employee Central 6 pages
@@ -210,7 +214,6 @@ def test_a_rerun_after_an_api_fault_lands_exactly_the_fault_free_raw_tables_and_
         assert sum(len(rows) for rows in got.tables.values()) > 1000
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("fault", CASES)
 def test_after_an_api_fault_and_a_rerun_the_marts_equal_the_fault_free_marts(
     fault: Fault,
