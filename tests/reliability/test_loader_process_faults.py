@@ -11,7 +11,6 @@ phase is checked again while it cannot move, then it gets SIGKILL.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -19,15 +18,11 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
-from dlt.common.versioned_state import decompress_state
 
 from ingest.sandbox import Sandbox
-from ingest.sandbox.clock import DAY0_EPOCH
 from ingest.warehouse import LocalWarehouse
 from tests.conftest import (
     REPO_ROOT,
@@ -36,9 +31,15 @@ from tests.conftest import (
     free_port,
     loader_env,
     run_cli,
-    run_dbt,
 )
 from tests.reliability.figures import Figures
+from tests.reliability.warehouse_state import (
+    RUN_COLUMNS,
+    Landed,
+    assert_same,
+    landed,
+    marts,
+)
 
 # Each test loads the sandbox's company (twice) and kills or breaks a run: minutes in all.
 pytestmark = pytest.mark.slow
@@ -46,59 +47,7 @@ pytestmark = pytest.mark.slow
 SEED, SCALE = 7, 300  # about 12 s a run; Learning's completions load long enough to hit
 LEARNING_PIPELINE = "peoplestack_successfactors_learning"
 VICTIM = "learning_completions"
-# Columns that say when, or in which load, a row landed: they differ between any two runs.
-RUN_COLUMNS = [
-    "_dlt_load_id",
-    "_dlt_id",
-    "_extracted_at",
-    "extracted_at",
-    "detected_at",
-    "load_id",
-    "raw_row_id",
-    "recorded_at",
-]
-
-
 # -- what a run leaves in the warehouse ------------------------------------------------------
-
-
-def _rows(database: Database, schema: str, table: str) -> list[str]:
-    """Every row of a table as JSON without the run columns, sorted (duplicates kept)."""
-    return [
-        row
-        for (row,) in database.query(
-            f'select (to_jsonb(t) - %s::text[])::text from "{schema}"."{table}" as t order by 1',
-            (RUN_COLUMNS,),
-        )
-    ]
-
-
-def raw_tables(database: Database) -> dict[str, list[str]]:
-    """Every raw data table's rows, committed or not (leftovers must show)."""
-    tables = database.query(
-        "select table_schema, table_name from information_schema.tables"
-        " where table_schema like 'raw\\_%%' and table_name not like '\\_dlt\\_%%'"
-        " order by 1, 2"
-    )
-    return {f"{s}.{t}": _rows(database, s, t) for s, t in tables}
-
-
-def cursors(database: Database) -> dict[str, Any]:
-    """Each pipeline's resource state (cursor, overlap map, notes) of its last completed load,
-    as the next run restores it."""
-    found: dict[str, Any] = {}
-    for (schema,) in database.query(
-        "select table_schema from information_schema.tables"
-        " where table_schema like 'raw\\_%%' and table_name = '_dlt_pipeline_state' order by 1"
-    ):
-        for name, state in database.query(
-            f'select distinct on (s.pipeline_name) s.pipeline_name, s.state from "{schema}".'
-            f'_dlt_pipeline_state as s join "{schema}"._dlt_loads as l'
-            " on l.load_id = s._dlt_load_id and l.status = 0"
-            " order by s.pipeline_name, l.load_id desc"
-        ):
-            found[f"{schema}.{name}"] = decompress_state(state).get("sources", {})
-    return found
 
 
 def uncommitted_rows(database: Database) -> int:
@@ -128,49 +77,6 @@ def committed_rows(database: Database, schema: str, table: str) -> list[str]:
             (RUN_COLUMNS,),
         )
     ]
-
-
-def marts(database: Database, day: int, target: Path) -> dict[str, list[str]]:
-    """``dbt build`` as of the sandbox day, then every mart and snapshot row."""
-    as_of = (datetime.fromtimestamp(DAY0_EPOCH, UTC).date() + timedelta(days=day)).isoformat()
-    built = run_dbt(
-        ["build", "--target-path", str(target), "--vars", json.dumps({"as_of_date": as_of})],
-        database.env,
-    )
-    assert built.returncode == 0, built.stdout[-4000:]
-    relations = database.query(
-        "select table_schema, table_name from information_schema.tables"
-        " where table_schema in ('marts', 'snapshots') order by 1, 2"
-    )
-    assert relations
-    return {f"{s}.{t}": _rows(database, s, t) for s, t in relations}
-
-
-@dataclass
-class Landed:
-    """Raw tables and cursors after one day's run."""
-
-    tables: dict[str, list[str]]
-    cursors: dict[str, Any]
-
-
-def landed(database: Database) -> Landed:
-    return Landed(raw_tables(database), cursors(database))
-
-
-def assert_same(faulty: Landed, clean: Landed) -> None:
-    """Row for row and cursor for cursor, with a short account of what differs."""
-    assert faulty.tables.keys() == clean.tables.keys()
-    for table, rows in clean.tables.items():
-        got = faulty.tables[table]
-        if got != rows:
-            extra = len(set(got) - set(rows)) + len(got) - len(set(got))
-            missing = len(set(rows) - set(got))
-            raise AssertionError(
-                f"{table}: {len(got)} rows, {len(rows)} in the fault-free run"
-                f" ({extra} extra or duplicated, {missing} missing)"
-            )
-    assert faulty.cursors == clean.cursors
 
 
 # -- the fault-free reference ----------------------------------------------------------------
