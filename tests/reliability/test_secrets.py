@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, quote, quote_plus
 
 import pytest
+from dlt.common.versioned_state import decompress_state
 
 from ingest.sandbox import Faults, Sandbox
 from tests.conftest import Database, loader_env, run_cli, run_dbt_recorded
@@ -93,6 +94,11 @@ def _warehouse_texts(database: Database) -> dict[str, str]:
     for schema, table in tables:
         rows = database.query(f'select t::text from "{schema}"."{table}" as t')
         texts[f"table {schema}.{table}"] = "\n".join(row for (row,) in rows)
+        if table == "_dlt_pipeline_state":  # dlt stores its state compressed: read it plain
+            states = database.query(f'select state from "{schema}"."{table}"')
+            texts[f"dlt state in {schema}"] = "\n".join(
+                json.dumps(decompress_state(state)) for (state,) in states
+            )
     return texts
 
 
