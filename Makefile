@@ -11,7 +11,7 @@ ifeq ($(PGHOST),)
 export PGPASSFILE := $(abspath $(or $(PEOPLESTACK_WAREHOUSE_DIR),.warehouse))/pgpass
 endif
 
-.PHONY: install demo test lint format bench reliability warehouse-up warehouse-down clean
+.PHONY: install demo test lint format bench reliability rebuild-history warehouse-up warehouse-down clean
 
 install: $(VENV)/.installed profiles.yml
 
@@ -56,6 +56,11 @@ bench: install
 # table of faults, bad inputs, attacks and secret scans that README quotes.
 reliability: install
 	$(BIN)/python -m pytest -n 2 --dist loadfile -m "slow or not slow" tests/reliability tests/test_end_to_end.py
+
+# Rebuild dropped snapshots (SCD history) from the raw change log, then the models
+# (README: If the snapshots are lost). ARGS: e.g. --drop-existing, or -- <dbt arguments>.
+rebuild-history: install
+	$(BIN)/python scripts/rebuild_history.py $(ARGS)
 
 clean:
 	rm -rf target logs .pytest_cache .ruff_cache
