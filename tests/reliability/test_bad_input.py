@@ -13,6 +13,7 @@ from ingest.sandbox import Faults, Sandbox
 from ingest.sandbox.faults import EXOTIC_KINDS, HOSTILE_KINDS, exotic_text
 from tests.conftest import Database, loader_env, run_cli
 from tests.reliability.figures import Figures
+from tests.reliability.warehouse_state import landed
 
 # Each hostile kind, and what its reject must say.
 REASONS = {
@@ -103,3 +104,61 @@ def test_odd_but_valid_values_land_exactly_as_sent(
                     (exotic_text(kind),),
                 )
             assert found[0][0] >= 1, f"no row holds the {kind} value exactly"
+
+
+def test_broken_records_are_rejects_and_the_rest_loads_once(
+    database: Database, sandbox: Sandbox, figures: Figures
+) -> None:
+    sandbox.set_faults(Faults(apis=("salesforce",), malformed_rate=0.15))
+    env = loader_env(database, sandbox, reject_threshold="0.3")
+    result = run_cli(["--log-format", "plain", "--sources", "salesforce"], env)
+    sandbox.set_faults(Faults())
+    assert result.returncode == 0, result.stderr
+
+    def reason_count(pattern: str) -> int:
+        return database.query(
+            "select count(*) from raw_salesforce.rejects where reason like %s", (pattern,)
+        )[0][0]
+
+    with figures.trial("bad input", "Salesforce record without a selected field"):
+        assert reason_count("missing field %") > 0
+    with figures.trial("bad input", "Salesforce record with an unparseable timestamp"):
+        assert reason_count("% does not parse as a timestamp%") > 0
+    with figures.trial("bad input", "Salesforce value outside the accepted list"):
+        # Loaded as sent: the loader knows no picklists; dbt's accepted_values test warns.
+        assert database.query(
+            "select count(*) > 0 from raw_salesforce.users where audit_phase_c = 'Phase 9'"
+        ) == [(True,)]
+    with figures.trial("bad input", "Salesforce record twice in one page"):
+        rows, versions = database.query(
+            "select count(*), count(distinct (id, system_modstamp)) from raw_salesforce.users"
+        )[0]
+        assert rows == versions
+        assert database.query(
+            "select rows_duplicate > 0 from ops.ingest_run_resources where resource = 'users'"
+        ) == [(True,)]
+
+
+def test_a_reject_rate_above_the_threshold_fails_and_keeps_rows_and_cursor(
+    database: Database, sandbox: Sandbox, figures: Figures
+) -> None:
+    with figures.trial("bad input", "a reject rate above the threshold"):
+        env = loader_env(database, sandbox)
+        sandbox.set_day(0)
+        first = run_cli(["--log-format", "plain", "--sources", "salesforce"], env)
+        assert first.returncode == 0, first.stderr
+        before = landed(database)
+
+        sandbox.set_day(1)
+        sandbox.set_faults(
+            Faults(apis=("salesforce",), malformed_rate=1.0, malformed_kinds=("bad_date",))
+        )
+        broken = run_cli(["--log-format", "plain", "--sources", "salesforce"], env)
+        sandbox.set_faults(Faults())
+        sandbox.set_day(0)
+
+        assert broken.returncode == 1
+        assert "salesforce.users: FAILED" in broken.stderr
+        after = landed(database)
+        assert after.cursors == before.cursors
+        assert after.tables["raw_salesforce.users"] == before.tables["raw_salesforce.users"]
