@@ -168,6 +168,14 @@ def _start_loader(env: dict[str, str]) -> subprocess.Popen[str]:
     )
 
 
+def _reached(reached: Callable[[Path], bool], pipeline: Path) -> bool:
+    """``reached(pipeline)``, False when dlt moved a folder away while it was being read."""
+    try:
+        return reached(pipeline)
+    except FileNotFoundError:
+        return False
+
+
 def _wait_for_phase(
     run: subprocess.Popen[str], temp_root: Path, reached: Callable[[Path], bool]
 ) -> bool:
@@ -177,9 +185,9 @@ def _wait_for_phase(
     deadline = time.monotonic() + 300
     while run.poll() is None and time.monotonic() < deadline:
         for pipeline in temp_root.glob(pattern):
-            if reached(pipeline):
+            if _reached(reached, pipeline):
                 os.kill(run.pid, signal.SIGSTOP)
-                if reached(pipeline):  # still so, now that it cannot move
+                if _reached(reached, pipeline):  # still so, now that it cannot move
                     return True
                 os.kill(run.pid, signal.SIGCONT)
         time.sleep(0.002)
