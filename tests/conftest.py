@@ -18,7 +18,7 @@ import psycopg2
 import pytest
 
 from ingest.sandbox import Sandbox
-from ingest.warehouse import LOCAL_HOST, LOCAL_USER, LocalWarehouse
+from ingest.warehouse import LOCAL_HOST, LOCAL_PORT, LOCAL_USER, LocalWarehouse
 from tests.reliability.figures import FIGURES_ENV, Figures, figures_path, table
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -49,9 +49,14 @@ def figures() -> Figures:
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((LOCAL_HOST, 0))
-        return probe.getsockname()[1]
+    """A free port for a test server, never the local warehouse's own (the kernel may offer
+    it: a test server left there would block `make lint`'s `warehouse up`)."""
+    while True:
+        with socket.socket() as probe:
+            probe.bind((LOCAL_HOST, 0))
+            port = probe.getsockname()[1]
+        if port != LOCAL_PORT:
+            return port
 
 
 @dataclass
