@@ -103,14 +103,18 @@ class Database:
             conn.close()
 
 
-def _make_database(server: LocalWarehouse, password: str) -> Database:
+def _make_database(
+    server: LocalWarehouse, password: str, template: Database | None = None
+) -> Database:
+    """A new database on ``server``: empty, or a copy of what ``template`` holds now."""
     name = f"t_{uuid.uuid4().hex[:12]}"
     conn = psycopg2.connect(
         host=LOCAL_HOST, port=server.port, user=LOCAL_USER, password=password, dbname="postgres"
     )
     conn.autocommit = True
+    copy_of = f' template "{template.name}"' if template is not None else ""
     with conn.cursor() as cur:
-        cur.execute(f'create database "{name}"')
+        cur.execute(f'create database "{name}"{copy_of}')
     conn.close()
     return Database(LOCAL_HOST, server.port, LOCAL_USER, password, name)
 

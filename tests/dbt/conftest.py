@@ -12,14 +12,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psycopg2
 import pytest
 from psycopg2 import sql
 
 from ingest.sources.incremental import LOADER_COLUMNS
 from ingest.sources.raw_tables import table_columns
-from ingest.warehouse import LOCAL_HOST, LOCAL_USER, LocalWarehouse
-from tests.conftest import Database, DbtRun, run_dbt_recorded
+from ingest.warehouse import LocalWarehouse
+from tests.conftest import DbtRun, _make_database, run_dbt_recorded
 
 DLT_COLUMNS = (
     ("_extracted_at", "timestamptz not null"),
@@ -478,19 +477,7 @@ def history(
 def make_database(server: LocalWarehouse) -> Any:
     """A fresh, empty database on the session's server (module-scoped families need one)."""
     assert server.password is not None
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    conn = psycopg2.connect(
-        host=LOCAL_HOST,
-        port=server.port,
-        user=LOCAL_USER,
-        password=server.password,
-        dbname="postgres",
-    )
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'create database "{name}"')
-    conn.close()
-    return Database(LOCAL_HOST, server.port, LOCAL_USER, server.password, name)
+    return _make_database(server, server.password)
 
 
 @pytest.fixture(scope="module")

@@ -13,15 +13,13 @@ import os
 import signal
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg2
 import pytest
 
 from ingest.sandbox import Sandbox
-from ingest.warehouse import LOCAL_HOST, LOCAL_USER, LocalWarehouse
+from ingest.warehouse import LocalWarehouse
 from tests.conftest import (
     BIN,
     REPO_ROOT,
@@ -63,19 +61,8 @@ def _build(database: Database, target: Path) -> None:
 
 def _copy(server: LocalWarehouse, source: Database) -> Database:
     """A new database holding exactly what ``source`` holds now."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    conn = psycopg2.connect(
-        host=LOCAL_HOST,
-        port=server.port,
-        user=LOCAL_USER,
-        password=server.password,
-        dbname="postgres",
-    )
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'create database "{name}" template "{source.name}"')
-    conn.close()
-    return Database(source.host, source.port, source.user, source.password, name)
+    assert server.password is not None
+    return _make_database(server, server.password, template=source)
 
 
 @pytest.fixture(scope="module")
