@@ -19,7 +19,6 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlparse
 
-from ingest.saml import SUCCESSFACTORS_AUDIENCE, SamlAssertionError, verify_signed_assertion
 from ingest.sandbox.clock import (
     END_OF_TIME_EPOCH,
     SECONDS_PER_DAY,
@@ -31,6 +30,7 @@ from ingest.sandbox.clock import (
 from ingest.sandbox.company import Employee, OrgUnit, stable_hash
 from ingest.sandbox.faults import Corruption
 from ingest.sandbox.odata_filter import Expr, ODataFilterError, evaluate, parse_filter, paths
+from ingest.sandbox.saml import SUCCESSFACTORS_AUDIENCE, SamlAssertionError, verify_signed_assertion
 from ingest.sandbox.web import (
     Request,
     Response,

@@ -5,11 +5,11 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from ingest.saml import generate_signing_credentials
 from ingest.sandbox.auth import TokenStore
 from ingest.sandbox.company import Company, stable_hash
 from ingest.sandbox.coursework import Coursework
 from ingest.sandbox.faults import API_NAMES, FaultInjector, Faults
+from ingest.sandbox.saml import generate_signing_credentials
 from ingest.sandbox.shape import TenantShape
 
 DEFAULT_SALESFORCE_DAILY_API_LIMIT = 15_000

@@ -10,8 +10,8 @@ from urllib.parse import parse_qs, urlparse
 
 from lxml import etree
 
-from ingest.saml import generate_signing_credentials
 from ingest.sandbox import Sandbox
+from ingest.sandbox.saml import generate_signing_credentials
 
 DATE = re.compile(r"^/Date\(-?\d+\)/$")
 DATE_OFFSET = re.compile(r"^/Date\(-?\d+\+0000\)/$")
