@@ -1,4 +1,7 @@
-"""Command line: ``python -m ingest [options] | warehouse | sandbox | check | status``."""
+"""Command line: ``python -m ingest [options] | warehouse | check | status``.
+
+The sandbox has its own: ``python -m ingest.sandbox serve``.
+"""
 
 from __future__ import annotations
 
@@ -29,14 +32,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     warehouse = commands.add_parser("warehouse", help="manage the project's local warehouse")
     warehouse.add_argument("action", choices=["up", "down", "status"])
-
-    sandbox = commands.add_parser("sandbox", help="the local stand-in for the source APIs")
-    sandbox_actions = sandbox.add_subparsers(dest="action", required=True, parser_class=_Parser)
-    serve = sandbox_actions.add_parser("serve", help="serve the sandbox APIs until stopped")
-    serve.add_argument("--port", type=int, default=8765)
-    serve.add_argument("--seed", type=int, default=42)
-    serve.add_argument("--scale", default="medium", help="small, medium, large or a user count")
-    serve.add_argument("--day", type=int, default=0, help="simulated day to start on")
 
     check = commands.add_parser("check", help="authenticate and make one request per source")
     _add_run_options(check)
@@ -79,11 +74,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "warehouse":
         return _warehouse(args.action)
-    if args.command == "sandbox":
-        from ingest.sandbox import serve_forever
-
-        serve_forever(port=args.port, seed=args.seed, scale=args.scale, day=args.day)
-        return EXIT_OK
     from ingest import pipeline
 
     if args.command == "status":

@@ -25,7 +25,7 @@ for day in $(seq "$first" "$last"); do
   echo "== simulated day $day: load the sandbox tenant ($SCALE), then dbt build"
   $BIN/python -m ingest --sandbox --sandbox-scale "$SCALE" --sandbox-day "$day"
   # Compliance is judged as of the simulated day, not the machine's clock.
-  as_of=$($BIN/python -c "from ingest.sandbox.clock import date_iso, day_start; print(date_iso(day_start($day)))")
+  as_of=$($BIN/python -m ingest.sandbox date --day "$day")
   $BIN/dbt build --quiet --vars "{as_of_date: '$as_of'}" \
     --warn-error-options '{"silence": ["NoNodesForSelectionCriteria"]}' \
     || { echo "dbt build failed on day $day" >&2; exit 1; }

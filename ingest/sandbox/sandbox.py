@@ -136,9 +136,21 @@ class Sandbox:
         return self.world.source_config(self.base_url)
 
 
-def serve_forever(port: int, seed: int, scale: str, day: int) -> None:
-    """Serve until interrupted; used by ``python -m ingest sandbox serve``."""
-    sandbox = Sandbox(seed=seed, scale=scale, day=day, port=port).start()
+def serve_forever(
+    port: int,
+    seed: int,
+    scale: str,
+    day: int,
+    learning_min_interval_seconds: float | None = None,
+) -> None:
+    """Serve until interrupted; used by ``python -m ingest.sandbox serve``."""
+    sandbox = Sandbox(
+        seed=seed,
+        scale=scale,
+        day=day,
+        port=port,
+        learning_min_interval_seconds=learning_min_interval_seconds,
+    ).start()
     url = sandbox.base_url
     print(f"sandbox serving seed={seed} scale={scale} day={day} at {url}", flush=True)
     print(f"  loader config:   curl {url}/__sandbox__/config", flush=True)
