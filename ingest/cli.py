@@ -84,7 +84,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _warehouse(action: str) -> int:
-    from ingest.warehouse import LocalWarehouse, resolve_target
+    from ingest.local_warehouse import LocalWarehouse
+    from ingest.target import resolve_target
 
     target = resolve_target()
     if not target.is_local:

@@ -17,7 +17,7 @@ from psycopg2 import sql
 from ingest.errors import RunLockedError, RunLockLostError
 from ingest.redaction import redact
 from ingest.sources.incremental import ResourceCounters
-from ingest.warehouse import WarehouseTarget
+from ingest.target import WarehouseTarget
 
 # Postgres advisory locks are keyed by two 32-bit integers: the project's (any fixed number,
 # "peop") and one per schema prefix, so a pull-request run never waits for production's.
@@ -210,9 +210,8 @@ def run_lock(
     prefix waits briefly, then gives up clearly."""
     # A stable 32-bit key per prefix (Python's hash() changes from process to process).
     key = (RUN_LOCK_PROJECT_KEY, zlib.crc32(schema_prefix.encode()) - 2**31)
-    conn = target.connect(keepalive=True)
-    conn.autocommit = True
-    try:
+    # Closing the session releases the lock, also after a crash.
+    with target.session(keepalive=True) as conn:
         deadline = time.monotonic() + wait_seconds
         with conn.cursor() as cur:
             # A server-side idle timeout would end the session, and the lock with it.
@@ -231,5 +230,3 @@ def run_lock(
                     )
                 time.sleep(0.5)
         yield RunLock(conn, key, target.describe())
-    finally:
-        conn.close()  # closing the session releases the lock, also after a crash

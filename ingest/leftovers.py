@@ -17,7 +17,7 @@ from pathlib import Path
 
 from psycopg2 import sql
 
-from ingest.warehouse import WarehouseTarget
+from ingest.target import WarehouseTarget
 
 WORKDIR_PREFIX = "peoplestack-dlt-"
 

@@ -26,7 +26,7 @@ from ingest.redaction import redact
 from ingest.sources import salesforce, successfactors
 from ingest.sources.incremental import ResourceCounters, raw_resource
 from ingest.sources.raw_tables import RAW_SCHEMAS
-from ingest.warehouse import WarehouseTarget, ensure_reachable, resolve_target
+from ingest.target import WarehouseTarget, ensure_reachable, resolve_target
 
 # Resources whose records can vanish: a full refresh marks the missing ones deleted.
 DELETION_TRACKED = {("salesforce", "users"): "id", ("successfactors", "users"): "user_id"}
@@ -591,7 +591,7 @@ def print_status() -> int:
     options = config.load_run_options()
     target = resolve_target()
     if target.is_local:
-        from ingest.warehouse import LocalWarehouse
+        from ingest.local_warehouse import LocalWarehouse
 
         if not LocalWarehouse.for_target(target).is_running():
             print("the local warehouse is not running: no runs to show (make demo starts it)")

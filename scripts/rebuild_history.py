@@ -26,7 +26,7 @@ from psycopg2 import sql
 
 from ingest import config
 from ingest.errors import PeoplestackError
-from ingest.warehouse import WarehouseTarget, resolve_target
+from ingest.target import WarehouseTarget, resolve_target
 
 # The raw tables the snapshots read (through staging), by raw schema.
 SNAPSHOT_INPUTS = {

@@ -17,8 +17,9 @@ from pathlib import Path
 import psycopg2
 import pytest
 
+from ingest.local_warehouse import LocalWarehouse
 from ingest.sandbox import Sandbox
-from ingest.warehouse import LOCAL_HOST, LOCAL_PORT, LOCAL_USER, LocalWarehouse
+from ingest.target import LOCAL_HOST, LOCAL_PORT, LOCAL_USER
 from tests.reliability.figures import FIGURES_ENV, Figures, figures_path, table
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

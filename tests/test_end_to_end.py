@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from ingest.local_warehouse import LocalWarehouse
 from ingest.sandbox import Sandbox
 from ingest.sandbox.clock import DAY0_EPOCH, day_start
 from ingest.sandbox.company import Company
 from ingest.sandbox.salesforce import user_id as salesforce_user_id
-from ingest.warehouse import LocalWarehouse
 from tests.conftest import (
     REPO_ROOT,
     Database,

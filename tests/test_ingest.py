@@ -13,7 +13,7 @@ import pytest
 
 from ingest.ledger import run_lock
 from ingest.sandbox import Faults, Sandbox, TenantShape
-from ingest.warehouse import WarehouseTarget
+from ingest.target import WarehouseTarget
 from tests.conftest import REPO_ROOT, Database, run_cli
 from tests.conftest import loader_env as _loader_env
 

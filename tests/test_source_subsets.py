@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
+from ingest.local_warehouse import LocalWarehouse
 from ingest.sandbox import Sandbox, TenantShape
 from ingest.sandbox.clock import DAY0
 from ingest.sandbox.company import Company
 from ingest.sources.raw_tables import RAW_SCHEMAS
-from ingest.warehouse import LocalWarehouse
 from tests.conftest import Database, DbtRun, _make_database, run_cli, run_dbt_recorded
 from tests.truth import (
     employee_history,

@@ -7,7 +7,7 @@ import os
 import psycopg2
 import pytest
 
-from ingest.warehouse import LOCAL_DATABASE, LOCAL_HOST, LOCAL_PORT, resolve_target
+from ingest.target import LOCAL_DATABASE, LOCAL_HOST, LOCAL_PORT, resolve_target
 from tests.conftest import REPO_ROOT, Database, free_port, run_cli, run_dbt
 
 

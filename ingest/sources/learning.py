@@ -28,7 +28,7 @@ from ingest.sources.auth import LearningToken
 from ingest.sources.http import ApiClient, HttpStatusError, Pacer, retrying_client
 from ingest.sources.incremental import Rejected, Window
 from ingest.sources.paging import Page, Paging, announced_total
-from ingest.warehouse import WarehouseTarget
+from ingest.target import WarehouseTarget
 
 ROOT = "/learning/odatav4/public"
 CATALOG_SERVICE = f"{ROOT}/admin/catalog-service/v1"

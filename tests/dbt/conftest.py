@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from psycopg2 import sql
 
+from ingest.local_warehouse import LocalWarehouse
 from ingest.sources.incremental import LOADER_COLUMNS
 from ingest.sources.raw_tables import table_columns
-from ingest.warehouse import LocalWarehouse
 from tests.conftest import DbtRun, _make_database, run_dbt_recorded
 
 DLT_COLUMNS = (

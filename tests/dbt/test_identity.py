@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from ingest.warehouse import LocalWarehouse
+from ingest.local_warehouse import LocalWarehouse
 from tests.dbt.conftest import RawWarehouse, employee, make_database, salesforce_user, sf_id, utc
 
 PREFIX = "pr42"

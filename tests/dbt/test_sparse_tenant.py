@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from ingest.warehouse import LocalWarehouse
+from ingest.local_warehouse import LocalWarehouse
 from tests.conftest import DbtRun
 from tests.dbt.conftest import (
     RawWarehouse,

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from ingest.local_warehouse import LocalWarehouse
 from ingest.sandbox import Sandbox
-from ingest.warehouse import LocalWarehouse
 from tests.conftest import (
     REPO_ROOT,
     Database,

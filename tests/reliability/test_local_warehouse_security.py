@@ -19,7 +19,8 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from ingest.warehouse import LOCAL_HOST, LOCAL_USER, SERVER_ACCOUNT_WHEN_ROOT, LocalWarehouse
+from ingest.local_warehouse import SERVER_ACCOUNT_WHEN_ROOT, LocalWarehouse
+from ingest.target import LOCAL_HOST, LOCAL_USER
 from tests.conftest import REPO_ROOT, free_port, run_cli, run_dbt
 from tests.reliability.figures import Figures
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from ingest.local_warehouse import LocalWarehouse
 from ingest.sandbox import Faults, Sandbox
-from ingest.warehouse import LocalWarehouse
 from tests.conftest import Database, _make_database, loader_env, run_cli
 from tests.reliability.figures import Figures
 

