@@ -1,11 +1,13 @@
 """HTTP to the source APIs: dlt's retrying client, plus what the APIs need on top of it.
 
-dlt's ``Client`` retries 429 (honouring ``Retry-After``), 5xx and connection errors with
-exponential backoff; here it also gets jitter, so parallel workers do not retry in step.
+dlt's ``Client`` (public arguments only) gives each thread its own session with the run's
+timeout, and retries 429 (honouring ``Retry-After``), 5xx, timeouts and dropped
+connections with bounded exponential backoff inside that session. A paced caller cannot
+retry inside the session (every attempt must wait its turn), so it retries around each
+paced send with the same policy, assembled from dlt's public retry pieces, plus jitter.
 On top: a token renewal shared by every worker on 401, a retry of bodies that end mid-JSON,
 a hook to watch quota headers, an optional minimum interval between sends (throttled
-services; there every attempt, retries included, waits its turn), and errors that quote the
-API's own message.
+services), and errors that quote the API's own message.
 """
 
 from __future__ import annotations
@@ -18,15 +20,26 @@ from urllib.parse import urljoin
 
 import requests
 from dlt.sources.helpers.requests import Client
-from dlt.sources.helpers.requests.retry import _make_retry
-from dlt.sources.helpers.requests.session import Session
-from tenacity import Retrying, wait_random
+from dlt.sources.helpers.requests.retry import (
+    DEFAULT_RETRY_EXCEPTIONS,
+    DEFAULT_RETRY_STATUS,
+    retry_if_status,
+    wait_exponential_retry_after,
+)
+from tenacity import (
+    Retrying,
+    retry_any,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_random,
+)
 
 from ingest.config import RunOptions
 from ingest.errors import SourceError
 from ingest.sources.auth import TokenProvider, error_text, request_failure
 
 UNPARSEABLE_BODY_ATTEMPTS = 3
+MAX_RETRY_DELAY_SECONDS = 120
 
 
 class HttpStatusError(SourceError):
@@ -38,62 +51,79 @@ class HttpStatusError(SourceError):
         self.reason = reason
 
 
-class _JitteredClient(Client):
-    """dlt's retrying client with random jitter added to every backoff.
+class HttpClient:
+    """dlt's ``Client`` for one API, counting every attempt sent (each counts against quota).
 
-    ``retry_in_session=False`` leaves the session's sends unretried, for a caller that
-    retries with ``retrying()`` itself (a paced caller must pace every attempt)."""
+    With ``retry_in_session`` its sessions retry by dlt's policy; without, a send is tried
+    once and the caller retries with ``retrying()`` (a paced caller must pace every attempt).
+    """
 
-    def __init__(self, jitter_seconds: float, *, retry_in_session: bool, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._jitter_seconds = jitter_seconds
+    def __init__(self, options: RunOptions, *, retry_in_session: bool = True) -> None:
         self.retry_in_session = retry_in_session
+        self._options = options
         self._count_lock = threading.Lock()
         self.requests_sent = 0
+        retries: dict[str, Any] = {"request_max_attempts": options.request_max_attempts}
+        if not retry_in_session:
+            retries = {"request_max_attempts": 1, "status_codes": (), "exceptions": ()}
+        self._client = Client(
+            request_timeout=options.request_timeout_seconds,
+            raise_for_status=False,
+            request_backoff_factor=options.request_backoff_factor,
+            request_max_retry_delay=MAX_RETRY_DELAY_SECONDS,
+            # Set on each thread's session: response hooks run once per attempt sent.
+            session_attrs={"hooks": {"response": [self._count]}},
+            **retries,
+        )
+
+    @property
+    def session(self) -> requests.Session:
+        """This thread's session (requests sessions are not shared between threads)."""
+        return self._client.session
 
     def _count(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        with self._count_lock:  # every attempt counts against the API's quota
+        with self._count_lock:
             self.requests_sent += 1
 
     def retrying(self) -> Retrying:
-        """dlt's retry policy (statuses, exceptions, attempts, Retry-After), jittered."""
-        retry = _make_retry(**self._retry_kwargs)
-        return retry.copy(wait=retry.wait + wait_random(0, self._jitter_seconds))
+        """dlt's retry policy (429 and 5xx, timeouts and dropped connections, bounded attempts,
+        exponential backoff or ``Retry-After``) with random jitter, so workers do not retry
+        in step; the last answer is returned when attempts run out."""
+        backoff = self._options.request_backoff_factor
+        return Retrying(
+            retry=retry_any(
+                retry_if_status(DEFAULT_RETRY_STATUS),
+                retry_if_exception_type(DEFAULT_RETRY_EXCEPTIONS),
+            ),
+            wait=wait_exponential_retry_after(multiplier=backoff, max=MAX_RETRY_DELAY_SECONDS)
+            + wait_random(0, max(backoff, 0.05)),
+            stop=stop_after_attempt(self._options.request_max_attempts),
+            reraise=True,
+            retry_error_callback=lambda state: state.outcome.result(),
+        )
 
-    def _make_session(self) -> Session:
-        session = Session(**self._session_kwargs)  # type: ignore[arg-type]
-        session.mount("http://", self._adapter)
-        session.mount("https://", self._adapter)
-        session.hooks["response"].append(self._count)
-        if self.retry_in_session:
-            session.send = self.retrying().wraps(session.send)  # type: ignore[method-assign]
-        return session
 
-
-def retrying_client(options: RunOptions, *, retry_in_session: bool = True) -> _JitteredClient:
-    """A per-thread-session HTTP client with bounded, jittered retries and the run's timeout
-    (a try that times out, connecting or reading, is retried like a dropped connection)."""
-    backoff_factor = options.request_backoff_factor
-    return _JitteredClient(
-        jitter_seconds=max(backoff_factor, 0.05),
-        retry_in_session=retry_in_session,
-        request_timeout=options.request_timeout_seconds,
-        raise_for_status=False,
-        request_max_attempts=options.request_max_attempts,
-        request_backoff_factor=backoff_factor,
-        request_max_retry_delay=120,
-    )
+def retrying_client(options: RunOptions, *, retry_in_session: bool = True) -> HttpClient:
+    """A per-thread-session HTTP client with bounded retries and the run's timeout (a try
+    that times out, connecting or reading, is retried like a dropped connection)."""
+    return HttpClient(options, retry_in_session=retry_in_session)
 
 
 class ApiClient:
-    """GETs JSON from one API with a bearer token; counts requests; fails loudly."""
+    """GETs JSON from one API with a bearer token; counts requests; fails loudly.
+
+    Not dlt's ``RESTClient`` with its auth classes (dlt 1.31, tried): there a 401 raises
+    ``HTTPError`` (``OAuth2ClientCredentials`` renews only when its own clock says the token
+    expired, and without a lock every worker fetches its own), and a body cut off mid-JSON
+    fails the walk instead of being asked for again.
+    """
 
     def __init__(
         self,
         name: str,
         base_url: Callable[[], str],
         tokens: TokenProvider,
-        client: _JitteredClient,
+        client: HttpClient,
         *,
         check_response: Callable[[requests.Response], None] | None = None,
         pacer: Pacer | None = None,

@@ -4,6 +4,12 @@ A next link is followed only if it points at the API's own origin (a bearer toke
 never be sent elsewhere), has not been read before in this walk (a loop), and keeps the
 walk within a margin of the record count the API announced, if it announced one. Before
 every request the run's deadline is checked, so no walk outlives the run.
+
+Not dlt's ``RESTClient.paginate`` with a ``JSONLinkPaginator`` (dlt 1.31, tried): it sends
+the next link wherever it points, with the bearer token; follows a link that repeats
+forever; and reads an answer without the data key as an empty page. Its only step between
+an answer and the next send is the paginator's ``update_request``, which runs before the
+page is handed on, so a deadline checked there misses the time the page takes downstream.
 """
 
 from __future__ import annotations
