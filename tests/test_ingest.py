@@ -14,8 +14,8 @@ import pytest
 from ingest.ledger import run_lock
 from ingest.sandbox import Faults, Sandbox, TenantShape
 from ingest.target import WarehouseTarget
-from tests.conftest import REPO_ROOT, Database, run_cli
-from tests.conftest import loader_env as _loader_env
+from tests.support import REPO_ROOT, Database, run_cli
+from tests.support import loader_env as _loader_env
 
 SF_USERS_QUERY = "select count(*), count(distinct id) from raw_salesforce.users"
 

@@ -24,7 +24,7 @@ from ingest.sandbox import Sandbox, TenantShape
 from ingest.sandbox.clock import DAY0
 from ingest.sandbox.company import Company
 from ingest.sources.raw_tables import RAW_SCHEMAS
-from tests.conftest import Database, DbtRun, _make_database, run_cli, run_dbt_recorded
+from tests.support import Database, DbtRun, make_database, run_cli, run_dbt_recorded
 from tests.truth import (
     employee_history,
     employee_versions,
@@ -180,8 +180,7 @@ class Outcome:
 
 def _play(scenario: Scenario, server: LocalWarehouse, target_dir: Path) -> Outcome:
     """A new user's first days: fresh warehouse, loader, dbt build, once per observed day."""
-    assert server.password is not None
-    database = _make_database(server, server.password)
+    database = make_database(server)
     with Sandbox(
         seed=23, scale=scenario.scale, shape=scenario.shape, learning_min_interval_seconds=0
     ) as sandbox:

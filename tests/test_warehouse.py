@@ -8,7 +8,7 @@ import psycopg2
 import pytest
 
 from ingest.target import LOCAL_DATABASE, LOCAL_HOST, LOCAL_PORT, resolve_target
-from tests.conftest import REPO_ROOT, Database, free_port, run_cli, run_dbt
+from tests.support import REPO_ROOT, Database, free_port, run_cli, run_dbt
 
 
 def test_without_pghost_the_local_warehouse_is_the_target() -> None:

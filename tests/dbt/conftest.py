@@ -18,7 +18,7 @@ from psycopg2 import sql
 from ingest.local_warehouse import LocalWarehouse
 from ingest.sources.incremental import LOADER_COLUMNS
 from ingest.sources.raw_tables import table_columns
-from tests.conftest import DbtRun, _make_database, run_dbt_recorded
+from tests.support import DbtRun, make_database, run_dbt_recorded
 
 DLT_COLUMNS = (
     ("_extracted_at", "timestamptz not null"),
@@ -472,12 +472,6 @@ def history(
     """The versions of one key, oldest first, as tuples of ``columns``."""
     mine = sorted((r for r in rows if r[key_column] == key), key=lambda r: r["valid_from"])
     return [tuple(r[c] for c in columns) for r in mine]
-
-
-def make_database(server: LocalWarehouse) -> Any:
-    """A fresh, empty database on the session's server (module-scoped families need one)."""
-    assert server.password is not None
-    return _make_database(server, server.password)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from ingest.sources.raw_tables import DECLARED_COLUMNS, table_columns
-from tests.conftest import REPO_ROOT, run_dbt
+from tests.support import REPO_ROOT, run_dbt
 
 DLT_ROW_COLUMNS = {"_dlt_load_id": "text", "_dlt_id": "text"}
 

@@ -13,19 +13,18 @@ from typing import Any
 import pytest
 
 from ingest.local_warehouse import LocalWarehouse
-from tests.conftest import DbtRun
 from tests.dbt.conftest import (
     RawWarehouse,
     employee,
     learning_assignment,
     learning_completion,
     learning_item,
-    make_database,
     org_unit,
     salesforce_user,
     sf_id,
     utc,
 )
+from tests.support import DbtRun, make_database
 
 T = utc("2026-01-05 10:00")
 FETCHED = utc("2026-02-01 00:00")

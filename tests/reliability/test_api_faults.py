@@ -17,7 +17,6 @@ import pytest
 
 from ingest.local_warehouse import LocalWarehouse
 from ingest.sandbox import Faults, Sandbox
-from tests.conftest import Database, _make_database, loader_env, run_cli
 from tests.reliability.figures import Figures
 from tests.reliability.warehouse_state import (
     Landed,
@@ -26,6 +25,7 @@ from tests.reliability.warehouse_state import (
     landed,
     marts,
 )
+from tests.support import Database, loader_env, make_database, run_cli
 
 # A loader run per fault and a rerun (minutes), and a dbt build per fault in the marts test:
 # `make reliability` and CI run the module; `make test` covers faults in tests/test_ingest.py.
@@ -146,8 +146,7 @@ class Baseline:
 def baseline(
     postgres_server: LocalWarehouse, sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory
 ) -> Baseline:
-    assert postgres_server.password is not None
-    database = _make_database(postgres_server, postgres_server.password)
+    database = make_database(postgres_server)
     returncode, stderr = _ingest(database, sandbox)
     assert returncode == 0, stderr
     return Baseline(database, landed(database), tmp_path_factory.mktemp("dbt-baseline"))
@@ -171,8 +170,7 @@ def _faulty_run_then_clean_rerun(
     loudly), then a clean rerun that succeeds."""
     if fault.name in done:
         return done[fault.name]
-    assert postgres_server.password is not None
-    database = _make_database(postgres_server, postgres_server.password)
+    database = make_database(postgres_server)
     sandbox.set_faults(fault.faults)
     started = time.monotonic()
     returncode, stderr = _ingest(database, sandbox, **fault.ingest)

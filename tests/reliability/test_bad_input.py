@@ -11,9 +11,9 @@ import pytest
 
 from ingest.sandbox import Faults, Sandbox
 from ingest.sandbox.faults import EXOTIC_KINDS, HOSTILE_KINDS, exotic_text
-from tests.conftest import Database, loader_env, run_cli
 from tests.reliability.figures import Figures
 from tests.reliability.warehouse_state import landed
+from tests.support import Database, loader_env, run_cli
 
 # Each hostile kind, and what its reject must say.
 REASONS = {

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port, run_cli, run_dbt
 from tests.reliability.figures import Figures
+from tests.support import free_port, run_cli, run_dbt
 
 SQL_IN_A_PREFIX = "z'||lo_from_bytea(4242,'pwned')||'"
 TOMORROW = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -20,17 +20,17 @@ import pytest
 
 from ingest.local_warehouse import LocalWarehouse
 from ingest.sandbox import Sandbox
-from tests.conftest import (
+from tests.reliability.figures import Figures
+from tests.support import (
     BIN,
     REPO_ROOT,
     Database,
-    _make_database,
     dbt_profile_args,
     loader_env,
+    make_database,
     run_cli,
     run_dbt_recorded,
 )
-from tests.reliability.figures import Figures
 
 # Several dbt builds per test (minutes each here): `make reliability` and CI run them.
 pytestmark = pytest.mark.slow
@@ -61,8 +61,7 @@ def _build(database: Database, target: Path) -> None:
 
 def _copy(server: LocalWarehouse, source: Database) -> Database:
     """A new database holding exactly what ``source`` holds now."""
-    assert server.password is not None
-    return _make_database(server, server.password, template=source)
+    return make_database(server, template=source)
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +69,7 @@ def base(
     postgres_server: LocalWarehouse, sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory
 ) -> Database:
     """Day 0 loaded and built."""
-    assert postgres_server.password is not None
-    database = _make_database(postgres_server, postgres_server.password)
+    database = make_database(postgres_server)
     sandbox.set_day(0)
     _load(database, sandbox)
     _build(database, tmp_path_factory.mktemp("dbt-base"))

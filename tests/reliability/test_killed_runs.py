@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from ingest.sandbox import Sandbox
-from tests.conftest import Database, loader_env, run_cli, run_dbt_recorded
 from tests.reliability.figures import Figures
+from tests.support import Database, loader_env, run_cli, run_dbt_recorded
 
 UNFINISHED_LOAD_ID = "1700000000.123456"
 ORPHANS = 40

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import pytest
 
 from ingest.sandbox import Faults, Sandbox
-from tests.conftest import Database, run_cli
 from tests.reliability.figures import Figures
+from tests.support import Database, run_cli
 
 SOURCES = ("--sources", "successfactors,successfactors_learning")
 RAW = "raw_successfactors"

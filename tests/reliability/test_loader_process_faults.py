@@ -24,14 +24,6 @@ import pytest
 
 from ingest.local_warehouse import LocalWarehouse
 from ingest.sandbox import Sandbox
-from tests.conftest import (
-    REPO_ROOT,
-    Database,
-    _make_database,
-    free_port,
-    loader_env,
-    run_cli,
-)
 from tests.reliability.figures import Figures
 from tests.reliability.warehouse_state import (
     RUN_COLUMNS,
@@ -39,6 +31,14 @@ from tests.reliability.warehouse_state import (
     assert_same,
     landed,
     marts,
+)
+from tests.support import (
+    REPO_ROOT,
+    Database,
+    free_port,
+    loader_env,
+    make_database,
+    run_cli,
 )
 
 # Each test loads the sandbox's company (twice) and kills or breaks a run: minutes in all.
@@ -101,8 +101,7 @@ class Reference:
 def reference(
     postgres_server: LocalWarehouse, tmp_path_factory: pytest.TempPathFactory
 ) -> Reference:
-    assert postgres_server.password is not None
-    database = _make_database(postgres_server, postgres_server.password)
+    database = make_database(postgres_server)
     days = []
     with Sandbox(seed=SEED, scale=SCALE, day=0, learning_min_interval_seconds=0) as sandbox:
         for day in (0, 1):
@@ -271,8 +270,7 @@ def test_a_warehouse_restart_during_a_load_is_rerun_exactly(
     figures: Figures,
 ) -> None:
     with figures.trial("fault", "the warehouse restarted during a load"):
-        assert own_server.password is not None
-        database = _make_database(own_server, own_server.password)
+        database = make_database(own_server)
         temp_root = tmp_path / "tmp"
         temp_root.mkdir()
         env = {**loader_env(database, sandbox), "TMPDIR": str(temp_root)}

@@ -21,8 +21,8 @@ import pytest
 
 from ingest.local_warehouse import SERVER_ACCOUNT_WHEN_ROOT, LocalWarehouse
 from ingest.target import LOCAL_HOST, LOCAL_USER
-from tests.conftest import REPO_ROOT, free_port, run_cli, run_dbt
 from tests.reliability.figures import Figures
+from tests.support import REPO_ROOT, free_port, run_cli, run_dbt
 
 IS_ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(

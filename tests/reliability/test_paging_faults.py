@@ -17,8 +17,8 @@ import pytest
 
 from ingest.local_warehouse import LocalWarehouse
 from ingest.sandbox import Faults, Sandbox
-from tests.conftest import Database, _make_database, loader_env, run_cli
 from tests.reliability.figures import Figures
+from tests.support import Database, loader_env, make_database, run_cli
 
 PAGE_SIZE = "200"  # 250 Salesforce users and 300 employees: two pages each
 SECONDS_TO_FAIL = 45  # a walk that is stopped is stopped long before this
@@ -77,8 +77,7 @@ def _faults_cleared(sandbox: Sandbox) -> Iterator[None]:
 @pytest.fixture(scope="module")
 def baseline(postgres_server: LocalWarehouse, sandbox: Sandbox) -> Database:
     """A fault-free load of every source: what each clean rerun must equal."""
-    assert postgres_server.password is not None
-    database = _make_database(postgres_server, postgres_server.password)
+    database = make_database(postgres_server)
     env = loader_env(database, sandbox, page_size=PAGE_SIZE)
     result = _ingest(env, "--sources", LEARNING.sources + ",salesforce")
     assert result.returncode == 0, result.stderr

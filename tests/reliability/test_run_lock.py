@@ -11,8 +11,8 @@ import pytest
 
 from ingest.ledger import RUN_LOCK_PROJECT_KEY
 from ingest.sandbox import Faults, Sandbox
-from tests.conftest import REPO_ROOT, Database, loader_env, run_cli
 from tests.reliability.figures import Figures
+from tests.support import REPO_ROOT, Database, loader_env, run_cli
 
 # Salesforce's first data requests answer 429 with Retry-After: 2 s three times, so the
 # run holds its lock, idle, for about 6 s before it loads anything.

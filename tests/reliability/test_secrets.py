@@ -20,8 +20,8 @@ import pytest
 from dlt.common.versioned_state import decompress_state
 
 from ingest.sandbox import Faults, Sandbox
-from tests.conftest import Database, loader_env, run_cli, run_dbt_recorded
 from tests.reliability.figures import Figures
+from tests.support import Database, loader_env, run_cli, run_dbt_recorded
 
 # Characters that URL-encoding, JSON and base64 each change.
 TRICKY_SECRET = 's3cr/t+k=y&x"q~long-enough'

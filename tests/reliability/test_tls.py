@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from ingest.sandbox import Sandbox
-from tests.conftest import Database, loader_env, run_cli
 from tests.reliability.figures import Figures
+from tests.support import Database, loader_env, run_cli
 
 
 class Recorder(BaseHTTPRequestHandler):

@@ -17,7 +17,7 @@ from typing import Any
 from dlt.common.versioned_state import decompress_state
 
 from ingest.sandbox.clock import DAY0_EPOCH
-from tests.conftest import Database, run_dbt
+from tests.support import Database, run_dbt
 
 # Columns that say when, or in which load, a row landed: they differ between any two runs.
 RUN_COLUMNS = [

@@ -6,14 +6,13 @@ import select
 import signal
 import subprocess
 import sys
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import requests
 
 from ingest.sandbox.clock import date_iso, day_start
+from tests.support import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 STARTUP_SECONDS = 60
 
 
