@@ -7,6 +7,7 @@ base URLs and credentials that ``GET /__sandbox__/config`` hands out.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 from collections.abc import Sequence
 
@@ -44,13 +45,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     # SIGTERM (a service manager, `kill`) stops the server as cleanly as Ctrl-C does.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    serve_forever(
-        port=args.port,
-        seed=args.seed,
-        scale=args.scale,
-        day=args.day,
-        learning_min_interval_seconds=args.learning_min_interval_seconds,
-    )
+    # A stop asked for while the company is still being built is a clean stop as well.
+    with contextlib.suppress(KeyboardInterrupt):
+        serve_forever(
+            port=args.port,
+            seed=args.seed,
+            scale=args.scale,
+            day=args.day,
+            learning_min_interval_seconds=args.learning_min_interval_seconds,
+        )
     return 0
 
 
