@@ -1,13 +1,13 @@
-with source as (
-    select * from {{ raw_table('salesforce', 'deletions') }}
+with deletions as (
+    select * from {{ ref('base_salesforce__deletions') }}
 ),
 
 renamed as (
     select
-        trim(record_key) as salesforce_user_id,
-        _dlt_load_id as load_id,
-        {{ to_utc_timestamp('detected_at') }} as detected_at
-    from source
+        record_key as salesforce_user_id,
+        load_id,
+        detected_at
+    from deletions
     where resource = 'users'
 )
 

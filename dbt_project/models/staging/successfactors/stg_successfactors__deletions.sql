@@ -1,13 +1,13 @@
-with source as (
-    select * from {{ raw_table('successfactors', 'deletions') }}
+with deletions as (
+    select * from {{ ref('base_successfactors__deletions') }}
 ),
 
 renamed as (
     select
-        trim(record_key) as employee_id,
-        _dlt_load_id as load_id,
-        {{ to_utc_timestamp('detected_at') }} as detected_at
-    from source
+        record_key as employee_id,
+        load_id,
+        detected_at
+    from deletions
     where resource = 'users'
 )
 

@@ -1,63 +1,46 @@
-with source as (
-    select * from {{ raw_table('successfactors', 'learning_items') }}
-),
-
-renamed as (
-    select
-        trim(component_type_id) as component_type_id,
-        trim(component_id) as component_id,
-        nullif(trim(catalog_id), '') as catalog_id,
-        nullif(trim(title), '') as title,
-        nullif(trim(description), '') as description,
-        nullif(trim(component_classification), '') as component_classification,
-        nullif(trim(domain_id), '') as domain_id,
-        nullif(trim(domain_desc), '') as domain_description,
-        nullif(trim(delivery_method_id), '') as delivery_method_id,
-        nullif(trim(delivery_method_desc), '') as delivery_method_description,
-        credit_hours,
-        cpe_hours,
-        contact_hours,
-        total_length as total_length_hours,
-        active as is_active,
-        {{ epoch_milliseconds_to_timestamp('revision_date') }} as revised_at,
-        {{ to_utc_timestamp('_extracted_at') }} as extracted_at,
-        _dlt_load_id as load_id,
-        _dlt_id as raw_row_id
-    from source
-),
-
-ranked as (
-    select
-        *,
-        row_number() over (
-            partition by component_type_id, component_id
-            order by
-                revised_at desc,
-                extracted_at desc,
-                load_id desc,
-                raw_row_id desc
-        ) as version_rank
-    from renamed
+with versions as (
+    select * from {{ ref('base_successfactors__learning_item_versions') }}
 ),
 
 latest_versions as (
-    select * from ranked
-    where version_rank = 1
+    {{ latest_versions(
+        versions='versions',
+        unique_key=['component_type_id', 'component_id'],
+        newest_first=['revised_at', 'extracted_at', 'load_id', 'raw_row_id'],
+        columns=[
+            'component_type_id',
+            'component_id',
+            'title',
+            'description',
+            'component_classification',
+            'domain_id',
+            'domain_description',
+            'delivery_method_id',
+            'delivery_method_description',
+            'credit_hours',
+            'cpe_hours',
+            'contact_hours',
+            'total_length_hours',
+            'is_active',
+            'revised_at',
+            'extracted_at',
+        ],
+    ) }}
 ),
 
 -- the catalogs the latest revision was received in (one raw row per catalog)
 catalogs as (
     select distinct
-        renamed.component_type_id,
-        renamed.component_id,
-        renamed.catalog_id
-    from renamed
+        versions.component_type_id,
+        versions.component_id,
+        versions.catalog_id
+    from versions
     inner join latest_versions
         on
-            renamed.component_type_id = latest_versions.component_type_id
-            and renamed.component_id = latest_versions.component_id
-            and renamed.revised_at = latest_versions.revised_at
-    where renamed.catalog_id is not null
+            versions.component_type_id = latest_versions.component_type_id
+            and versions.component_id = latest_versions.component_id
+            and versions.revised_at = latest_versions.revised_at
+    where versions.catalog_id is not null
 ),
 
 catalog_lists as (

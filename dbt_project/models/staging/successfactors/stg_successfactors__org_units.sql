@@ -2,23 +2,26 @@ with versions as (
     select * from {{ ref('stg_successfactors__org_unit_versions') }}
 ),
 
-ranked_versions as (
-    select
-        *,
-        row_number() over (
-            partition by org_unit_id, effective_start_date
-            order by
-                last_modified_at desc,
-                extracted_at desc,
-                load_id desc,
-                raw_row_id desc
-        ) as version_rank
-    from versions
-),
-
+-- each segment (a unit's effective-dated period) at its latest version received
 segments as (
-    select * from ranked_versions
-    where version_rank = 1
+    {{ latest_versions(
+        versions='versions',
+        unique_key=['org_unit_id', 'effective_start_date'],
+        newest_first=['last_modified_at', 'extracted_at', 'load_id', 'raw_row_id'],
+        columns=[
+            'org_unit_id',
+            'parent_org_unit_id',
+            'head_of_unit_employee_id',
+            'org_unit_name',
+            'description',
+            'status_code',
+            'is_active',
+            'effective_start_date',
+            'effective_end_date',
+            'last_modified_at',
+            'extracted_at',
+        ],
+    ) }}
 ),
 
 ranked_segments as (
