@@ -62,11 +62,7 @@ daily_assignments as (
 ),
 
 employee_history_starts as (
-    select
-        employee_id,
-        min(valid_from) as first_valid_from
-    from employee_versions
-    group by employee_id
+    {{ history_starts('employee_versions', 'employee_id') }}
 ),
 
 -- each learner in the org unit they belonged to at the end of the day (the earliest version
@@ -76,15 +72,11 @@ placed_assignments as (
         daily_assignments.*,
         employee_versions.org_unit_id
     from daily_assignments
-    inner join employee_history_starts
-        on daily_assignments.employee_id = employee_history_starts.employee_id
-    inner join employee_versions
-        on
-            daily_assignments.employee_id = employee_versions.employee_id
-            and {{ valid_at(
-                'employee_versions',
-                'greatest(daily_assignments.day_ends_at, employee_history_starts.first_valid_from)',
-            ) }}
+    {{ join_version_at(
+        'employee_versions', 'employee_history_starts', 'employee_id',
+        key='daily_assignments.employee_id', moment='daily_assignments.day_ends_at',
+        join_type='inner',
+    ) }}
     where
         employee_versions.is_active
         and not employee_versions.is_deleted
@@ -115,12 +107,7 @@ unit_days as (
 ),
 
 unit_history_starts as (
-    select
-        org_unit_id,
-        min(valid_from) as first_valid_from
-    from org_unit_ancestors
-    where distance = 0
-    group by org_unit_id
+    {{ history_starts('org_unit_ancestors', 'org_unit_id', where='distance = 0') }}
 ),
 
 -- each unit's figures added to itself and every unit above it in the tree as it was that day
@@ -137,15 +124,10 @@ rolled_up as (
         sum(unit_days.assigned_employee_count) as assigned_employee_count,
         sum(unit_days.non_compliant_employee_count) as non_compliant_employee_count
     from unit_days
-    inner join unit_history_starts
-        on unit_days.org_unit_id = unit_history_starts.org_unit_id
-    inner join org_unit_ancestors
-        on
-            unit_days.org_unit_id = org_unit_ancestors.org_unit_id
-            and {{ valid_at(
-                'org_unit_ancestors',
-                'greatest(unit_days.day_ends_at, unit_history_starts.first_valid_from)',
-            ) }}
+    {{ join_version_at(
+        'org_unit_ancestors', 'unit_history_starts', 'org_unit_id',
+        key='unit_days.org_unit_id', moment='unit_days.day_ends_at', join_type='inner',
+    ) }}
     group by org_unit_ancestors.ancestor_org_unit_id, unit_days.report_date
 ),
 

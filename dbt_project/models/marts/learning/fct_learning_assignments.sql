@@ -20,11 +20,7 @@ as_of as (
 ),
 
 employee_history_starts as (
-    select
-        employee_id,
-        min(valid_from) as first_valid_from
-    from employee_versions
-    group by employee_id
+    {{ history_starts('employee_versions', 'employee_id') }}
 ),
 
 -- assignments made by the end of the day; later ones do not exist yet as of that day
@@ -111,15 +107,10 @@ described as (
     from judged
     left join persons
         on judged.employee_id = persons.employee_id
-    left join employee_history_starts
-        on judged.employee_id = employee_history_starts.employee_id
-    left join employee_versions
-        on
-            judged.employee_id = employee_versions.employee_id
-            and {{ valid_at(
-                'employee_versions',
-                'greatest(judged.as_of_ends_at, employee_history_starts.first_valid_from)',
-            ) }}
+    {{ join_version_at(
+        'employee_versions', 'employee_history_starts', 'employee_id',
+        key='judged.employee_id', moment='judged.as_of_ends_at',
+    ) }}
 )
 
 select * from described

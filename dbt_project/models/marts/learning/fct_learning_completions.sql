@@ -23,51 +23,25 @@ certification_validity as (
 ),
 
 employee_history_starts as (
-    select
-        employee_id,
-        min(valid_from) as first_valid_from
-    from employee_versions
-    group by employee_id
+    {{ history_starts('employee_versions', 'employee_id') }}
 ),
 
 salesforce_history_starts as (
-    select
-        salesforce_user_id,
-        min(valid_from) as first_valid_from
-    from salesforce_user_versions
-    group by salesforce_user_id
+    {{ history_starts('salesforce_user_versions', 'salesforce_user_id') }}
 ),
 
 placement_history_starts as (
-    select
-        org_unit_id,
-        min(valid_from) as first_valid_from
-    from org_unit_placements
-    group by org_unit_id
+    {{ history_starts('org_unit_placements', 'org_unit_id') }}
 ),
 
--- the moment to look each history up at: the completion's time, or the first observed version
--- when the completion happened before the warehouse saw anything (history loaded on day one)
 located as (
     select
         completions.*,
         persons.person_key,
-        persons.salesforce_user_id,
-        employee_history_starts.first_valid_from as employee_first_valid_from,
-        salesforce_history_starts.first_valid_from as salesforce_first_valid_from,
-        greatest(
-            completions.completed_at, employee_history_starts.first_valid_from
-        ) as employee_lookup_at,
-        greatest(
-            completions.completed_at, salesforce_history_starts.first_valid_from
-        ) as salesforce_lookup_at
+        persons.salesforce_user_id
     from completions
     left join persons
         on completions.employee_id = persons.employee_id
-    left join employee_history_starts
-        on completions.employee_id = employee_history_starts.employee_id
-    left join salesforce_history_starts
-        on persons.salesforce_user_id = salesforce_history_starts.salesforce_user_id
 ),
 
 placed as (
@@ -102,14 +76,14 @@ placed as (
         coalesce(
             employee_versions.employee_scd_key is not null
             and (
-                located.completed_at < located.employee_first_valid_from
+                located.completed_at < employee_history_starts.first_valid_from
                 or located.completed_at < placement_history_starts.first_valid_from
             ),
             false
         ) as is_org_estimated,
         coalesce(
             salesforce_user_versions.salesforce_user_scd_key is not null
-            and located.completed_at < located.salesforce_first_valid_from,
+            and located.completed_at < salesforce_history_starts.first_valid_from,
             false
         ) as is_salesforce_estimated,
         cast(located.completed_at as date) as completed_date,
@@ -123,23 +97,20 @@ placed as (
         end as expires_at,
         located.last_updated_at
     from located
-    left join employee_versions
-        on
-            located.employee_id = employee_versions.employee_id
-            and {{ valid_at('employee_versions', 'located.employee_lookup_at') }}
-    left join salesforce_user_versions
-        on
-            located.salesforce_user_id = salesforce_user_versions.salesforce_user_id
-            and {{ valid_at('salesforce_user_versions', 'located.salesforce_lookup_at') }}
-    left join placement_history_starts
-        on employee_versions.org_unit_id = placement_history_starts.org_unit_id
-    left join org_unit_placements
-        on
-            employee_versions.org_unit_id = org_unit_placements.org_unit_id
-            and {{ valid_at(
-                'org_unit_placements',
-                'greatest(located.completed_at, placement_history_starts.first_valid_from)',
-            ) }}
+    -- each history as at the completion, or its first observed version when the completion
+    -- happened before the warehouse saw anything (history loaded on day one)
+    {{ join_version_at(
+        'employee_versions', 'employee_history_starts', 'employee_id',
+        key='located.employee_id', moment='located.completed_at',
+    ) }}
+    {{ join_version_at(
+        'salesforce_user_versions', 'salesforce_history_starts', 'salesforce_user_id',
+        key='located.salesforce_user_id', moment='located.completed_at',
+    ) }}
+    {{ join_version_at(
+        'org_unit_placements', 'placement_history_starts', 'org_unit_id',
+        key='employee_versions.org_unit_id', moment='located.completed_at',
+    ) }}
     left join certification_validity
         on located.component_id = certification_validity.component_id
 )

@@ -1,14 +1,27 @@
-{%- set tracked = {
-    'salesforce_user': ['division', 'audit_phase', 'is_active', 'is_deleted'],
-    'employee': [
-        'department', 'division', 'location', 'title', 'manager_employee_id', 'is_active',
-        'is_deleted',
-    ],
-    'org_unit': ['org_unit_name', 'parent_org_unit_id', 'head_of_unit_employee_id'],
+{#- Each history, its key and the attributes whose changes are listed (in this order). -#}
+{%- set histories = {
+    'salesforce_user': {
+        'source_system': 'salesforce',
+        'key': 'salesforce_user_id',
+        'attributes': ['division', 'audit_phase', 'is_active', 'is_deleted'],
+    },
+    'employee': {
+        'source_system': 'successfactors',
+        'key': 'employee_id',
+        'attributes': [
+            'department', 'division', 'location', 'title', 'manager_employee_id', 'is_active',
+            'is_deleted',
+        ],
+    },
+    'org_unit': {
+        'source_system': 'successfactors',
+        'key': 'org_unit_id',
+        'attributes': ['org_unit_name', 'parent_org_unit_id', 'head_of_unit_employee_id'],
+    },
 } -%}
 {%- set changed_attributes = [] -%}
-{%- for changed_object, attributes in tracked.items() -%}
-    {%- for attribute in attributes -%}
+{%- for changed_object, history in histories.items() -%}
+    {%- for attribute in history.attributes -%}
         {%- do changed_attributes.append((changed_object, attribute)) -%}
     {%- endfor -%}
 {%- endfor -%}
@@ -29,61 +42,33 @@ persons as (
     select * from {{ ref('dim_person') }}
 ),
 
--- each version beside the one before it
-salesforce_user_steps as (
-    select
-        'salesforce' as source_system,
-        salesforce_user_id as object_id,
-        salesforce_user_scd_key,
-        cast(null as {{ dbt.type_string() }}) as employee_scd_key,
-        cast(null as {{ dbt.type_string() }}) as org_unit_scd_key,
-        valid_from,
-        {%- for attribute in tracked['salesforce_user'] %}
-            {{ attribute }},
-            lag({{ attribute }}) over (
-                partition by salesforce_user_id order by valid_from
-            ) as previous_{{ attribute }},
-        {%- endfor %}
-        row_number() over (partition by salesforce_user_id order by valid_from) as version_number
-    from salesforce_user_versions
-),
+{% for changed_object, history in histories.items() -%}
+    -- each {{ changed_object }} version beside the one before it
+    {{ changed_object }}_steps as (
+        select
+            '{{ history.source_system }}' as source_system,
+            {{ history.key }} as object_id,
+            {%- for scd_object in histories %}
+                {%- if scd_object == changed_object %}
+                    {{ scd_object }}_scd_key,
+                {%- else %}
+                    cast(null as {{ dbt.type_string() }}) as {{ scd_object }}_scd_key,
+                {%- endif %}
+            {%- endfor %}
+            valid_from,
+            {%- for attribute in history.attributes %}
+                {{ attribute }},
+                lag({{ attribute }}) over (
+                    partition by {{ history.key }} order by valid_from
+                ) as previous_{{ attribute }},
+            {%- endfor %}
+            row_number() over (
+                partition by {{ history.key }} order by valid_from
+            ) as version_number
+        from {{ changed_object }}_versions
+    ),
 
-employee_steps as (
-    select
-        'successfactors' as source_system,
-        employee_id as object_id,
-        cast(null as {{ dbt.type_string() }}) as salesforce_user_scd_key,
-        employee_scd_key,
-        cast(null as {{ dbt.type_string() }}) as org_unit_scd_key,
-        valid_from,
-        {%- for attribute in tracked['employee'] %}
-            {{ attribute }},
-            lag({{ attribute }}) over (
-                partition by employee_id order by valid_from
-            ) as previous_{{ attribute }},
-        {%- endfor %}
-        row_number() over (partition by employee_id order by valid_from) as version_number
-    from employee_versions
-),
-
-org_unit_steps as (
-    select
-        'successfactors' as source_system,
-        org_unit_id as object_id,
-        cast(null as {{ dbt.type_string() }}) as salesforce_user_scd_key,
-        cast(null as {{ dbt.type_string() }}) as employee_scd_key,
-        org_unit_scd_key,
-        valid_from,
-        {%- for attribute in tracked['org_unit'] %}
-            {{ attribute }},
-            lag({{ attribute }}) over (
-                partition by org_unit_id order by valid_from
-            ) as previous_{{ attribute }},
-        {%- endfor %}
-        row_number() over (partition by org_unit_id order by valid_from) as version_number
-    from org_unit_versions
-),
-
+{% endfor -%}
 -- one row per attribute that differs from the previous version
 changes as (
     {%- for changed_object, attribute in changed_attributes %}
