@@ -6,12 +6,19 @@ The sandbox has its own: ``python -m ingest.sandbox serve``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from ingest.errors import ConfigurationError, PeoplestackError
 from ingest.redaction import redact
+
+if TYPE_CHECKING:
+    from ingest.config import Given
+    from ingest.run import ProbeResult
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -74,13 +81,91 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "warehouse":
         return _warehouse(args.action)
-    from ingest import pipeline
-
     if args.command == "status":
-        return pipeline.print_status()
-    if args.command == "check":
-        return pipeline.check(args)
-    return pipeline.run(args)
+        return _status()
+    from ingest import run
+
+    with _tenant(args) as given:
+        if args.command == "check":
+            return _check(run.probe(args.sources, given))
+        request = run.RunRequest(
+            sources=args.sources,
+            full_refresh=args.full_refresh,
+            since=_parse_since(args.since),
+            dry_run=args.dry_run,
+        )
+        from ingest.progress import Reporter
+
+        return run.load(request, Reporter(args.log_format), given)
+
+
+def _tenant(args: argparse.Namespace) -> contextlib.AbstractContextManager[Given | None]:
+    """With ``--sandbox``, the built-in sandbox's settings; else none (configuration only)."""
+    if not args.sandbox:
+        return contextlib.nullcontext()
+    from ingest.sandbox_tenant import sandbox_tenant
+
+    return sandbox_tenant(args.sandbox_seed, args.sandbox_scale, args.sandbox_day)
+
+
+def _parse_since(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigurationError(f"--since must be an ISO 8601 timestamp, not {text!r}") from None
+    value = value if value.tzinfo else value.replace(tzinfo=UTC)
+    if value > datetime.now(UTC):
+        # A start in the future reads nothing at all: surely a mistyped date.
+        raise ConfigurationError(f"--since must not be in the future, not {text!r}")
+    return value
+
+
+def _check(results: list[ProbeResult]) -> int:
+    for result in results:
+        outcome = f"OK ({result.detail})" if result.ok else f"FAILED — {result.detail}"
+        print(redact(f"{result.source}: {outcome}"))
+    return EXIT_FAILED if any(not r.ok for r in results) else EXIT_OK
+
+
+def _status() -> int:
+    """``python -m ingest status``: the recent runs from the ledger."""
+    from ingest import config
+    from ingest.ledger import Ledger
+    from ingest.local_warehouse import LocalWarehouse
+    from ingest.target import resolve_target
+
+    options = config.load_run_options()
+    target = resolve_target()
+    if target.is_local and not LocalWarehouse.for_target(target).is_running():
+        print("the local warehouse is not running: no runs to show (make demo starts it)")
+        return EXIT_OK
+    rows = Ledger(target, options.schema("ops")).recent_runs()
+    if not rows:
+        print(f"no runs recorded yet in the {target.describe()}")
+        return EXIT_OK
+    print("\n".join(_status_lines(rows)))
+    return EXIT_OK
+
+
+def _status_lines(rows: list[tuple]) -> Iterator[str]:
+    """One line per run, then one per resource it loaded."""
+    current = None
+    for run_id, started, finished, status, error, source, resource, *counts in rows:
+        if run_id != current:
+            current = run_id
+            took = f"{(finished - started).total_seconds():.1f} s" if finished else "running"
+            yield f"{started:%Y-%m-%d %H:%M:%S} {run_id} {status} ({took})"
+            if error:
+                yield f"    error: {error}"
+        if source:
+            rstatus, extracted, loaded, rejected, requests, new = counts
+            extra = f", new columns: {new}" if new else ""
+            yield (
+                f"    {source}.{resource}: {rstatus}, {extracted} extracted, {loaded} loaded, "
+                f"{rejected} rejected, {requests} requests{extra}"
+            )
 
 
 def _warehouse(action: str) -> int:

@@ -6,7 +6,8 @@ import ipaddress
 import os
 import re
 import time
-from dataclasses import MISSING, dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -14,7 +15,6 @@ import dlt
 
 from ingest.errors import ConfigurationError
 
-SOURCE_NAMES = ("salesforce", "successfactors", "successfactors_learning")
 # A prefix becomes part of SQL identifiers (and dbt schema names): plain lowercase words
 # only, short enough that the longest schema made from it (dlt's
 # ``<prefix>_raw_successfactors_staging``) fits Postgres' 63-byte identifiers.
@@ -23,36 +23,6 @@ SCHEMA_PREFIX_MAX_LENGTH = 63 - len("_raw_successfactors_staging")
 # Plain http is for the sandbox on this machine only: anywhere else it carries secrets
 # in clear.
 LOCAL_HOSTS = {"localhost"}
-_URL_FIELDS = {"instance_url", "api_url"}
-
-
-@dataclass(frozen=True)
-class SalesforceSettings:
-    instance_url: str
-    client_id: str
-    client_secret: str = field(repr=False)
-    api_version: str = "62.0"
-
-
-@dataclass(frozen=True)
-class SuccessFactorsSettings:
-    api_url: str
-    company_id: str
-    client_id: str
-    user_id: str
-    # Exactly one of these: a PEM key to sign the SAML assertion here, or an assertion
-    # issued by the company's identity provider.
-    private_key: str | None = field(default=None, repr=False)
-    assertion: str | None = field(default=None, repr=False)
-
-
-@dataclass(frozen=True)
-class LearningSettings:
-    api_url: str
-    client_id: str
-    client_secret: str = field(repr=False)
-    user_id: str
-    company_id: str
 
 
 @dataclass(frozen=True)
@@ -89,70 +59,84 @@ class RunOptions:
         return self.started_at + self.run_deadline_minutes * 60
 
 
-SourceSettings = SalesforceSettings | SuccessFactorsSettings | LearningSettings
-_SETTINGS_CLASSES: dict[str, type] = {
-    "salesforce": SalesforceSettings,
-    "successfactors": SuccessFactorsSettings,
-    "successfactors_learning": LearningSettings,
-}
-_SECRET_FIELDS = {"client_secret", "private_key", "assertion"}
+@dataclass(frozen=True)
+class Given:
+    """Settings handed over in code rather than configured: the built-in sandbox's tenant.
+    Source settings given here win over configuration; run options only replace defaults."""
+
+    sources: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    run_options: Mapping[str, Any] = field(default_factory=dict)
 
 
-def _lookup(key: str) -> Any:
-    value = dlt.secrets.get(key) if key.rsplit(".", 1)[-1] in _SECRET_FIELDS else None
+# Markers for a settings field: a secret (read from secrets, masked from every output) and
+# a URL (checked: https, or http to this machine only).
+SECRET: dict[str, Any] = {"secret": True}
+URL: dict[str, Any] = {"url": True}
+
+
+def _is_secret(spec: Field[Any]) -> bool:
+    return bool(spec.metadata.get("secret"))
+
+
+def _lookup(key: str, secret: bool) -> Any:
+    value = dlt.secrets.get(key) if secret else None
     if value is None:
         value = dlt.config.get(key)
     return value
 
 
-def _where(source: str, name: str) -> str:
-    file = ".dlt/secrets.toml" if name in _SECRET_FIELDS else ".dlt/config.toml"
+def setting_location(source: str, name: str, secret: bool) -> str:
+    """Where the user sets one setting of a source, in words."""
+    file = ".dlt/secrets.toml" if secret else ".dlt/config.toml"
     return (
         f"set it in {file} under [sources.{source}] or as SOURCES__{source.upper()}__{name.upper()}"
     )
 
 
-def is_configured(source: str) -> bool:
-    """Whether any setting of ``source`` is present."""
-    cls = _SETTINGS_CLASSES[source]
-    return any(_lookup(f"sources.{source}.{f.name}") is not None for f in fields(cls))
+def is_configured(source: str, cls: type, given: Mapping[str, Any] | None = None) -> bool:
+    """Whether any setting of ``source`` is present (``given`` or in dlt's providers)."""
+    given = given or {}
+    return any(
+        given.get(spec.name) is not None
+        or _lookup(f"sources.{source}.{spec.name}", _is_secret(spec)) is not None
+        for spec in fields(cls)
+    )
 
 
-def load_source_settings(source: str) -> SourceSettings:
-    """All settings of one source; a missing one is a ConfigurationError naming where to set it."""
-    if source not in _SETTINGS_CLASSES:
-        raise ConfigurationError(
-            f"unknown source {source!r}; choose from {', '.join(SOURCE_NAMES)}"
-        )
-    cls = _SETTINGS_CLASSES[source]
+def load_source_settings(source: str, cls: type, given: Mapping[str, Any] | None = None) -> Any:
+    """All settings of one source as ``cls``: ``given`` values first (the sandbox's), then
+    dlt's providers; a missing one is a ConfigurationError naming where to set it."""
+    given = given or {}
     values: dict[str, Any] = {}
     for spec in fields(cls):
-        value = _lookup(f"sources.{source}.{spec.name}")
+        value = given.get(spec.name)
+        if value is None:
+            value = _lookup(f"sources.{source}.{spec.name}", _is_secret(spec))
         if value is None or value == "":
             if spec.default is not MISSING:  # optional: keep its default
                 continue
             raise ConfigurationError(
-                f"missing setting sources.{source}.{spec.name}: {_where(source, spec.name)}"
+                f"missing setting sources.{source}.{spec.name}: "
+                + setting_location(source, spec.name, _is_secret(spec))
             )
         values[spec.name] = str(value)
-        if spec.name in _URL_FIELDS:
+        if spec.metadata.get("url"):
             _check_url(f"sources.{source}.{spec.name}", values[spec.name])
     settings = cls(**values)
-    if isinstance(settings, SuccessFactorsSettings) and not (
-        settings.private_key or settings.assertion
-    ):
-        raise ConfigurationError(
-            "missing setting sources.successfactors.private_key (or .assertion): "
-            + _where("successfactors", "private_key")
-        )
+    validate = getattr(settings, "validate", None)
+    if validate is not None:  # rules across fields (one of two credentials, ...)
+        validate()
     return settings
 
 
-def load_run_options() -> RunOptions:
-    """Run options from ``[ingest]`` in .dlt/config.toml or INGEST__* variables."""
+def load_run_options(defaults: Mapping[str, Any] | None = None) -> RunOptions:
+    """Run options from ``[ingest]`` in .dlt/config.toml or INGEST__* variables; ``defaults``
+    replace the built-in defaults (the sandbox's) and yield to anything configured."""
     values: dict[str, Any] = {}
     for spec in fields(RunOptions):
         value = dlt.config.get(f"ingest.{spec.name}") if spec.init else None
+        if value is None and spec.init:
+            value = (defaults or {}).get(spec.name)
         if value is not None:
             try:
                 values[spec.name] = type(spec.default)(value)
@@ -242,14 +226,17 @@ def _is_local(host: str) -> bool:
         return False
 
 
-def secret_values(settings: list[SourceSettings], extra: list[str] | None = None) -> list[str]:
+def secret_values(settings: list[Any], extra: list[str] | None = None) -> list[str]:
     """Every secret in the settings, to be masked from anything the loader prints."""
     secrets = [s for s in extra or [] if s]
     for item in settings:
-        for name in _SECRET_FIELDS:
-            value = getattr(item, name, None)
-            if value:
+        for spec in fields(item):
+            value = getattr(item, spec.name, None)
+            if _is_secret(spec) and value:
                 secrets.append(value)
                 # A PEM key is also masked line by line, in case a fragment is printed.
                 secrets.extend(line for line in value.splitlines() if len(line) > 16)
+        derived = getattr(item, "derived_secrets", None)
+        if derived is not None:  # forms the source makes of its secrets (a Basic pair)
+            secrets.extend(derived())
     return sorted(set(secrets), key=len, reverse=True)

@@ -47,5 +47,16 @@ class RunDeadlineError(PeoplestackError):
     never swallows it."""
 
 
-class QualityGateError(PeoplestackError):
-    """Too many records failed their contract: the run is FAILED and cursors stay put."""
+def describe(exc: BaseException) -> str:
+    """The most telling message in an exception chain (dlt wraps step failures), masked."""
+    seen: BaseException | None = exc
+    innermost = exc
+    while seen is not None:
+        if isinstance(seen, PeoplestackError):
+            return str(seen)
+        innermost = seen
+        # dlt's PipelineStepFailed keeps the step's own exception in ``.exception``.
+        inner = getattr(seen, "exception", None)
+        seen = inner if isinstance(inner, BaseException) else seen.__cause__ or seen.__context__
+    text = " ".join(str(innermost).split())
+    return redact(f"{type(innermost).__name__}: {text[:500]}")

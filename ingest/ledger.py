@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 import psycopg2
 from psycopg2 import sql
 
+from ingest.accounting import ResourceCounters
 from ingest.errors import RunLockedError, RunLockLostError
 from ingest.redaction import redact
-from ingest.sources.incremental import ResourceCounters
 from ingest.target import WarehouseTarget
 
 # Postgres advisory locks are keyed by two 32-bit integers: the project's (any fixed number,

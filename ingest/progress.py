@@ -9,8 +9,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from ingest.accounting import ResourceCounters
 from ingest.redaction import redact
-from ingest.sources.incremental import ResourceCounters
 
 
 class Reporter:

@@ -5,12 +5,17 @@ from __future__ import annotations
 import base64
 import threading
 from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
 
 import requests
 
-from ingest.config import LearningSettings, SalesforceSettings, SuccessFactorsSettings
 from ingest.errors import SourceError
 from ingest.redaction import register
+
+if TYPE_CHECKING:  # each source module defines its settings and imports this one
+    from ingest.sources.learning import LearningSettings
+    from ingest.sources.salesforce import SalesforceSettings
+    from ingest.sources.successfactors import SuccessFactorsSettings
 
 TOKEN_TIMEOUT_SECONDS = 30
 # Tokens fetched in a row with no request getting through on any: the credentials or the

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import dlt
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 from dlt.extract.resource import DltResource
 
+from ingest.accounting import ResourceCounters
 from ingest.quality import RecordContract, reject_row
 
 REJECTS_TABLE = "rejects"
@@ -52,33 +52,6 @@ class Rejected:
 
     reason: str
     payload: Mapping[str, Any]
-
-
-@dataclass
-class ResourceCounters:
-    """What one resource did in one run; the ledger records it."""
-
-    source: str
-    resource: str
-    pages: int = 0
-    extracted: int = 0
-    accepted: int = 0
-    rejected: int = 0
-    duplicates: int = 0
-    api_requests: int = 0
-    # Whether the run asked for everything (no cursor yet, or a full refresh): zero records
-    # then means the entity is empty, not merely unchanged.
-    full_window: bool = False
-    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    finished_at: datetime | None = None
-    reject_reasons: dict[str, int] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def count_reject(self, reason: str) -> None:
-        with self._lock:
-            self.rejected += 1
-            kind = reason.split(":")[0]
-            self.reject_reasons[kind] = self.reject_reasons.get(kind, 0) + 1
 
 
 @dataclass(frozen=True)
@@ -126,77 +99,9 @@ def raw_resource(
     ``dedup_horizon``: how far behind the newest cursor versions are remembered to skip
     re-reads (True: the overlap; None: remember every key, for small sets without a cursor).
     """
-    if dedup_horizon is True:
-        dedup_horizon = overlap
-
-    def records() -> Iterator[Any]:
-        state = dlt.current.resource_state()
-        window = plan_window(state, overlap, full_refresh, since)
-        window = dataclasses.replace(window, notes=state.setdefault("notes", {}))
-        counters.full_window = window.start is None
-        extracted_at = datetime.now(UTC)
-        # Both tables exist, with every declared column, from the first run on, even when
-        # the API has no records for them: dbt's sources and snapshots need them from day one.
-        yield dlt.mark.with_hints(
-            dlt.mark.materialize_table_schema(), table_hints, create_table_variant=True
-        )
-        yield dlt.mark.with_hints(
-            dlt.mark.materialize_table_schema(), REJECTS_HINTS, create_table_variant=True
-        )
-        # Versions already landed near the cursor: the overlap re-reads them on purpose.
-        # key -> [version, modified at (ISO) or None]
-        recent: dict[str, list[Any]] = dict(state.get("recent", {}))
-        seen: set[tuple[str, str]] = set()
-        newest: datetime | None = (
-            datetime.fromisoformat(state["cursor"]) if state.get("cursor") else None
-        )
-        for page in fetch(window):
-            counters.pages += 1
-            accepted: list[dict[str, Any]] = []
-            rejects: list[dict[str, Any]] = []
-            for record in page:
-                counters.extracted += 1
-                if isinstance(record, Rejected):  # not read at all: rejected as it is
-                    counters.count_reject(record.reason)
-                    rejects.append(reject_row(name, record.reason, record.payload, extracted_at))
-                    continue
-                row, reason = _row_of(record, contract, flatten)
-                if row is None:
-                    counters.count_reject(reason)
-                    rejects.append(reject_row(name, reason, record, extracted_at))
-                    continue
-                key, version = contract.key_of(record), contract.version_of(record)
-                landed = recent.get(key)
-                if (key, version) in seen or (
-                    not full_refresh and landed is not None and landed[0] == version
-                ):
-                    counters.duplicates += 1
-                    continue
-                seen.add((key, version))
-                changed_at = (
-                    contract.parse_time(record[contract.cursor]) if contract.cursor else None
-                )
-                if changed_at is not None and (newest is None or changed_at > newest):
-                    newest = changed_at
-                recent[key] = [version, changed_at.isoformat() if changed_at else None]
-                if dedup_horizon is not None and len(recent) > RECENT_PRUNE_SIZE:
-                    recent = _within(recent, newest, dedup_horizon)
-                row["_extracted_at"] = extracted_at
-                accepted.append(row)
-            counters.accepted += len(accepted)
-            if accepted:
-                yield dlt.mark.with_hints(accepted, table_hints, create_table_variant=True)
-            if rejects:
-                yield dlt.mark.with_hints(rejects, REJECTS_HINTS, create_table_variant=True)
-            if progress is not None:
-                progress(counters)
-        if newest is not None:
-            state["cursor"] = newest.isoformat()
-        state["recent"] = (
-            recent if dedup_horizon is None else _within(recent, newest, dedup_horizon)
-        )
-        counters.finished_at = datetime.now(UTC)
-
+    horizon = overlap if dedup_horizon is True else None
+    if isinstance(dedup_horizon, timedelta):
+        horizon = dedup_horizon
     all_columns = {
         **{column: {"nullable": True, **hint} for column, hint in columns.items()},
         **LOADER_COLUMNS,
@@ -204,6 +109,23 @@ def raw_resource(
     # Column hints go to the versions table only (as a variant): the rejects table, fed by the
     # same pipe, would otherwise inherit them.
     table_hints = dlt.mark.make_hints(table_name=table, columns=all_columns)
+    spec = _Spec(
+        name,
+        contract,
+        fetch,
+        flatten,
+        counters,
+        progress,
+        horizon,
+        table_hints,
+        overlap,
+        full_refresh,
+        since,
+    )
+
+    def records() -> Iterator[Any]:
+        yield from _versions(spec)
+
     return dlt.resource(
         records,
         name=name,
@@ -213,6 +135,128 @@ def raw_resource(
         # silent variant column; new columns are welcome (schema drift).
         schema_contract={"tables": "evolve", "columns": "evolve", "data_type": "freeze"},
     )
+
+
+class _Spec(NamedTuple):
+    """What one raw resource reads and how (the arguments of ``raw_resource``)."""
+
+    name: str
+    contract: RecordContract
+    fetch: Callable[[Window], Iterator[list[dict[str, Any] | Rejected]]]
+    flatten: Callable[[dict[str, Any]], dict[str, Any]]
+    counters: ResourceCounters
+    progress: Callable[[ResourceCounters], None] | None
+    horizon: timedelta | None
+    table_hints: Any
+    overlap: timedelta
+    full_refresh: bool
+    since: datetime | None
+
+
+def _versions(spec: _Spec) -> Iterator[Any]:
+    """The resource's items: table schemas first, then each page's new versions and rejects,
+    and at the end the cursor and the dedup memory in the resource state."""
+    name, contract, fetch, flatten, counters, progress, horizon, table_hints = spec[:8]
+    overlap, full_refresh, since = spec.overlap, spec.full_refresh, spec.since
+    state = dlt.current.resource_state()
+    window = plan_window(state, overlap, full_refresh, since)
+    window = dataclasses.replace(window, notes=state.setdefault("notes", {}))
+    counters.full_window = window.start is None
+    extracted_at = datetime.now(UTC)
+    # Both tables exist, with every declared column, from the first run on, even when
+    # the API has no records for them: dbt's sources and snapshots need them from day one.
+    yield dlt.mark.with_hints(
+        dlt.mark.materialize_table_schema(), table_hints, create_table_variant=True
+    )
+    yield dlt.mark.with_hints(
+        dlt.mark.materialize_table_schema(), REJECTS_HINTS, create_table_variant=True
+    )
+    memory = _VersionMemory(state, horizon, full_refresh)
+    for page in fetch(window):
+        counters.pages += 1
+        accepted, rejects = [], []
+        for record in page:
+            counters.extracted += 1
+            row, reason = _judge(record, contract, flatten, memory)
+            if row is not None:
+                row["_extracted_at"] = extracted_at
+                accepted.append(row)
+            elif reason is None:
+                counters.duplicates += 1
+            else:
+                counters.count_reject(reason)
+                payload = record.payload if isinstance(record, Rejected) else record
+                rejects.append(reject_row(name, reason, payload, extracted_at))
+        counters.accepted += len(accepted)
+        if accepted:
+            yield dlt.mark.with_hints(accepted, table_hints, create_table_variant=True)
+        if rejects:
+            yield dlt.mark.with_hints(rejects, REJECTS_HINTS, create_table_variant=True)
+        if progress is not None:
+            progress(counters)
+    memory.save(state)
+    counters.finished_at = datetime.now(UTC)
+
+
+class _VersionMemory:
+    """The versions already landed near the cursor (the overlap re-reads them on purpose),
+    the versions seen in this run, and the newest cursor value; saved in the resource state
+    with the rows, so it moves only when they load."""
+
+    def __init__(
+        self, state: Mapping[str, Any], horizon: timedelta | None, full_refresh: bool
+    ) -> None:
+        # key -> [version, modified at (ISO) or None]
+        self._recent: dict[str, list[Any]] = dict(state.get("recent", {}))
+        self._seen: set[tuple[str, str]] = set()
+        self._horizon = horizon  # None: remember every key
+        self._full_refresh = full_refresh
+        cursor = state.get("cursor")
+        self.newest: datetime | None = datetime.fromisoformat(cursor) if cursor else None
+
+    def is_duplicate(self, key: str, version: str) -> bool:
+        """Read twice in this run, or landed before (a full refresh lands every version)."""
+        landed = self._recent.get(key)
+        return (key, version) in self._seen or (
+            not self._full_refresh and landed is not None and landed[0] == version
+        )
+
+    def remember(self, key: str, version: str, changed_at: datetime | None) -> None:
+        self._seen.add((key, version))
+        if changed_at is not None and (self.newest is None or changed_at > self.newest):
+            self.newest = changed_at
+        self._recent[key] = [version, changed_at.isoformat() if changed_at else None]
+        if self._horizon is not None and len(self._recent) > RECENT_PRUNE_SIZE:
+            self._recent = _within(self._recent, self.newest, self._horizon)
+
+    def save(self, state: dict[str, Any]) -> None:
+        if self.newest is not None:
+            state["cursor"] = self.newest.isoformat()
+        state["recent"] = (
+            self._recent
+            if self._horizon is None
+            else _within(self._recent, self.newest, self._horizon)
+        )
+
+
+def _judge(
+    record: Any,
+    contract: RecordContract,
+    flatten: Callable[[dict[str, Any]], dict[str, Any]],
+    memory: _VersionMemory,
+) -> tuple[dict[str, Any] | None, str | None]:
+    """A new version's row; or no row and why (a reject); or neither (a duplicate)."""
+    if isinstance(record, Rejected):  # not read at all: rejected as it is
+        return None, record.reason
+    row, reason = _row_of(record, contract, flatten)
+    if row is None:
+        return None, reason
+    key, version = contract.key_of(record), contract.version_of(record)
+    if memory.is_duplicate(key, version):
+        return None, None
+    changed_at = contract.parse_time(record[contract.cursor]) if contract.cursor else None
+    memory.remember(key, version, changed_at)
+    return row, None
 
 
 _NAMING = NamingConvention()

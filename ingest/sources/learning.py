@@ -13,22 +13,38 @@ outlast their retries) still fails the resource.
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from psycopg2 import sql
-
-from ingest.config import LearningSettings, RunOptions
+from ingest.config import SECRET, URL, RunOptions
 from ingest.errors import SourceError
 from ingest.quality import RecordContract, parse_epoch_ms
 from ingest.sources.auth import LearningToken
 from ingest.sources.http import ApiClient, HttpStatusError, Pacer, retrying_client
 from ingest.sources.incremental import Rejected, Window
 from ingest.sources.paging import Page, Paging, announced_total
-from ingest.target import WarehouseTarget
+from ingest.sources.source import Landed, ResourceSpec, Row, Source
+
+
+@dataclass(frozen=True)
+class LearningSettings:
+    """``[sources.successfactors_learning]``: an admin OAuth client of the Learning tenant."""
+
+    api_url: str = field(metadata=URL)
+    client_id: str
+    client_secret: str = field(repr=False, metadata=SECRET)
+    user_id: str
+    company_id: str
+
+    def derived_secrets(self) -> list[str]:
+        """The token request's Basic credential: base64 hides the secret inside the pair."""
+        return [base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()]
+
 
 ROOT = "/learning/odatav4/public"
 CATALOG_SERVICE = f"{ROOT}/admin/catalog-service/v1"
@@ -168,9 +184,6 @@ def fetch_items(api: LearningApi, window: Window) -> Iterator[list[dict[str, Any
             yield [{**row, "catalogID": catalog_id} for row in page]
 
 
-Row = dict[str, Any] | Rejected
-
-
 def _per_learner(
     learners: list[str],
     concurrency: int,
@@ -275,45 +288,17 @@ def fetch_completions(
     window.notes[LEARNERS_BEHIND] = still_behind
 
 
-def employee_central_landed(target: WarehouseTarget, schema: str) -> bool:
-    """Whether Employee Central has ever run here (its ``users`` table exists)."""
-    with target.transaction() as cur:
-        return _users_table_exists(cur, schema)
-
-
-def _users_table_exists(cur: Any, schema: str) -> bool:
-    cur.execute("select to_regclass(format('%%I.users', %s))", (schema,))
-    return cur.fetchone()[0] is not None
-
-
-def known_learners(target: WarehouseTarget, schema: str) -> list[str] | None:
-    """Employees Employee Central has landed, the most recently changed first; None when
-    Employee Central has never run here."""
-    with target.transaction() as cur:
-        if not _users_table_exists(cur, schema):
-            return None
-        cur.execute(
-            sql.SQL(
-                "select user_id from {}.users group by user_id"
-                " order by max(_extracted_at) desc, user_id"
-            ).format(sql.Identifier(schema))
-        )
-        return [user_id for (user_id,) in cur.fetchall()]
-
-
 def flatten(record: dict[str, Any]) -> dict[str, Any]:
     record.pop("criteria", None)  # an echo of the request's filter, not data
     return record
 
 
 def resources(
-    settings: LearningSettings,
-    options: RunOptions,
-    target: WarehouseTarget,
-    make: Callable[..., Any],
-) -> list[Any]:
-    """The Learning resources, wired the way the pipeline builds every resource."""
-    learners = known_learners(target, options.schema("raw_successfactors"))
+    settings: LearningSettings, options: RunOptions, landed: Landed
+) -> list[ResourceSpec]:
+    """The catalogue, and every landed employee's to-do list and learning history."""
+    # Employees Employee Central has landed, the most recently changed first.
+    learners = landed.keys("successfactors", "users", "user_id")
     if learners is None:
         raise SourceError(
             "SuccessFactors Learning is read per employee, and Employee Central has not "
@@ -328,37 +313,35 @@ def resources(
     completions_api = LearningApi(settings, options, pacer)
     workers = options.learning_concurrency
     return [
-        make(
+        ResourceSpec(
             "learning_items",
-            lambda: items_api.client.requests_made,
-            columns=ITEM_COLUMNS,
-            contract=ITEM_CONTRACT,
+            ITEM_CONTRACT,
             fetch=lambda window: fetch_items(items_api, window),
             flatten=flatten,
+            requests_made=lambda: items_api.client.requests_made,
             dedup_horizon=None,
         ),
-        make(
+        ResourceSpec(
             "learning_assignments",
-            lambda: assignments_api.client.requests_made,
-            columns=ASSIGNMENT_COLUMNS,
-            contract=ASSIGNMENT_CONTRACT,
+            ASSIGNMENT_CONTRACT,
             fetch=lambda window: fetch_assignments(assignments_api, learners, workers),
             flatten=flatten,
+            requests_made=lambda: assignments_api.client.requests_made,
             dedup_horizon=None,
         ),
-        make(
+        ResourceSpec(
             "learning_completions",
-            lambda: completions_api.client.requests_made,
-            columns=COMPLETION_COLUMNS,
-            contract=COMPLETION_CONTRACT,
+            COMPLETION_CONTRACT,
             fetch=lambda window: fetch_completions(completions_api, learners, workers, window),
             flatten=flatten,
+            requests_made=lambda: completions_api.client.requests_made,
             dedup_horizon=HISTORY_LOOKBACK + timedelta(days=1),
         ),
     ]
 
 
 def probe(settings: LearningSettings, options: RunOptions) -> str:
+    """Authenticate and list the catalogs."""
     api = LearningApi(settings, options, Pacer(options.learning_min_interval_seconds))
     catalogs = next(api.pages(f"{CATALOG_SERVICE}/Catalogs"))
     return f"{len(catalogs)} catalog(s) visible"
@@ -376,3 +359,21 @@ def _page_of(path: str, body: Any) -> Page:
     if next_link is not None and not isinstance(next_link, str):
         raise SourceError("SuccessFactors Learning gave an @odata.nextLink that is not a link")
     return Page(body["value"], next_link, announced_total(body.get("@odata.count")))
+
+
+SOURCE = Source(
+    name="successfactors_learning",
+    title="SuccessFactors Learning",
+    raw_schema="raw_successfactors",
+    settings=LearningSettings,
+    tables={
+        "learning_items": ITEM_COLUMNS,
+        "learning_assignments": ASSIGNMENT_COLUMNS,
+        "learning_completions": COMPLETION_COLUMNS,
+    },
+    resources=resources,
+    probe=probe,
+    reads_from="successfactors",
+    reads_from_reason="Learning is read one employee at a time, for the employees Employee "
+    "Central lands",
+)

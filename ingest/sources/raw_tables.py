@@ -11,22 +11,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ingest.sources import learning, salesforce, successfactors
 from ingest.sources.incremental import LOADER_COLUMNS
+from ingest.sources.registry import SOURCES
 
-RAW_SCHEMAS = {
-    "salesforce": "raw_salesforce",
-    "successfactors": "raw_successfactors",
-    "successfactors_learning": "raw_successfactors",
-}
+RAW_SCHEMAS = {name: source.raw_schema for name, source in SOURCES.items()}
 # (loader source, table) -> declared columns, as dlt column hints
 DECLARED_COLUMNS: Mapping[tuple[str, str], Mapping[str, Mapping[str, Any]]] = {
-    ("salesforce", "users"): salesforce.USER_COLUMNS,
-    ("successfactors", "users"): successfactors.USER_COLUMNS,
-    ("successfactors", "org_units"): successfactors.ORG_UNIT_COLUMNS,
-    ("successfactors_learning", "learning_items"): learning.ITEM_COLUMNS,
-    ("successfactors_learning", "learning_assignments"): learning.ASSIGNMENT_COLUMNS,
-    ("successfactors_learning", "learning_completions"): learning.COMPLETION_COLUMNS,
+    (name, table): columns
+    for name, source in SOURCES.items()
+    for table, columns in source.tables.items()
 }
 
 

@@ -3,22 +3,35 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
 
 import requests
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 
-from ingest.config import RunOptions, SalesforceSettings
+from ingest.config import SECRET, URL, RunOptions
 from ingest.errors import SourceError
 from ingest.quality import RecordContract, parse_salesforce_datetime
 from ingest.sources.auth import SalesforceToken
 from ingest.sources.http import ApiClient, retrying_client
 from ingest.sources.incremental import Window
 from ingest.sources.paging import Page, Paging, announced_total
+from ingest.sources.source import Landed, ResourceSpec, Source
 
-SOURCE = "salesforce"
 naming = NamingConvention()
+
+
+@dataclass(frozen=True)
+class SalesforceSettings:
+    """``[sources.salesforce]``: a connected app's client-credentials flow."""
+
+    instance_url: str = field(metadata=URL)
+    client_id: str
+    client_secret: str = field(repr=False, metadata=SECRET)
+    api_version: str = "62.0"
+
+
 # The fields the warehouse relies on; custom fields (``__c``) the org adds come along too.
 USER_FIELDS = (
     "Id",
@@ -160,3 +173,37 @@ def _api_usage(header: str) -> tuple[int, int] | None:
             except ValueError:
                 return None
     return None
+
+
+def resources(
+    settings: SalesforceSettings, options: RunOptions, landed: Landed
+) -> list[ResourceSpec]:
+    """``users``: every version of every User, changed since the cursor."""
+    api = SalesforceApi(settings, options)
+    return [
+        ResourceSpec(
+            "users",
+            USER_CONTRACT,
+            fetch=lambda window: fetch_users(api, window),
+            flatten=flatten_user,
+            requests_made=lambda: api.client.requests_made,
+        )
+    ]
+
+
+def probe(settings: SalesforceSettings, options: RunOptions) -> str:
+    """Authenticate and describe User."""
+    fields = SalesforceApi(settings, options).user_fields()
+    return f"User has {len(fields)} fields to load"
+
+
+SOURCE = Source(
+    name="salesforce",
+    title="Salesforce",
+    raw_schema="raw_salesforce",
+    settings=SalesforceSettings,
+    tables={"users": USER_COLUMNS},
+    resources=resources,
+    probe=probe,
+    deletion_keys={"users": "id"},
+)

@@ -3,21 +3,44 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC
 from typing import Any
 
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 
-from ingest.config import RunOptions, SuccessFactorsSettings
-from ingest.errors import SourceError
+from ingest.config import SECRET, URL, RunOptions, setting_location
+from ingest.errors import ConfigurationError, SourceError
 from ingest.quality import RecordContract, parse_odata_date
 from ingest.sources.auth import SuccessFactorsToken
 from ingest.sources.http import ApiClient, retrying_client
 from ingest.sources.incremental import Window
 from ingest.sources.paging import Page, Paging, announced_total
+from ingest.sources.source import Landed, ResourceSpec, Source
 
-SOURCE = "successfactors"
 naming = NamingConvention()
+
+
+@dataclass(frozen=True)
+class SuccessFactorsSettings:
+    """``[sources.successfactors]``: OAuth 2.0 SAML bearer for the OData v2 API."""
+
+    api_url: str = field(metadata=URL)
+    company_id: str
+    client_id: str
+    user_id: str
+    # Exactly one of these: a PEM key to sign the SAML assertion here, or an assertion
+    # issued by the company's identity provider.
+    private_key: str | None = field(default=None, repr=False, metadata=SECRET)
+    assertion: str | None = field(default=None, repr=False, metadata=SECRET)
+
+    def validate(self) -> None:
+        if not (self.private_key or self.assertion):
+            raise ConfigurationError(
+                "missing setting sources.successfactors.private_key (or .assertion): "
+                + setting_location("successfactors", "private_key", secret=True)
+            )
+
 
 # Without a status predicate the API returns active users only: name every status.
 ALL_STATUSES = "status in 't','f','T','F','e','d'"
@@ -157,3 +180,48 @@ def _page_of(entity: str, body: Any) -> Page:
     if next_url is not None and not isinstance(next_url, str):
         raise SourceError(f"SuccessFactors {entity} gave a __next that is not a link")
     return Page(d["results"], next_url, announced_total(d.get("__count")))
+
+
+def resources(
+    settings: SuccessFactorsSettings, options: RunOptions, landed: Landed
+) -> list[ResourceSpec]:
+    """``users`` and ``org_units`` (every effective-dated segment), changed since the cursor."""
+    # One client per resource, so the ledger can say which resource made which requests.
+    users_api = SuccessFactorsApi(settings, options)
+    units_api = SuccessFactorsApi(settings, options)
+    return [
+        ResourceSpec(
+            "users",
+            USER_CONTRACT,
+            fetch=lambda window: fetch_users(users_api, window),
+            flatten=flatten_user,
+            requests_made=lambda: users_api.client.requests_made,
+        ),
+        ResourceSpec(
+            "org_units",
+            ORG_UNIT_CONTRACT,
+            fetch=lambda window: fetch_org_units(units_api, window),
+            flatten=flatten_org_unit,
+            requests_made=lambda: units_api.client.requests_made,
+        ),
+    ]
+
+
+def probe(settings: SuccessFactorsSettings, options: RunOptions) -> str:
+    """Authenticate and read one User."""
+    page = next(
+        SuccessFactorsApi(settings, options).pages("User", {"$top": "1", "$select": "userId"})
+    )
+    return f"User answered with {len(page)} row"
+
+
+SOURCE = Source(
+    name="successfactors",
+    title="Employee Central",
+    raw_schema="raw_successfactors",
+    settings=SuccessFactorsSettings,
+    tables={"users": USER_COLUMNS, "org_units": ORG_UNIT_COLUMNS},
+    resources=resources,
+    probe=probe,
+    deletion_keys={"users": "user_id"},
+)
