@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.dbt.conftest import (
+from tests.dbt.raw_warehouse import (
     RawWarehouse,
     employee,
     history,

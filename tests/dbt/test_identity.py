@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from ingest.local_warehouse import LocalWarehouse
-from tests.dbt.conftest import RawWarehouse, employee, salesforce_user, sf_id, utc
+from tests.dbt.raw_warehouse import RawWarehouse, employee, salesforce_user, sf_id, utc
 from tests.support import make_database
 
 PREFIX = "pr42"

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.dbt.conftest import (
+from tests.dbt.raw_warehouse import (
     LEARNING_MARTS,
     DbtRun,
     RawWarehouse,

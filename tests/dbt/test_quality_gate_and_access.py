@@ -11,7 +11,7 @@ import psycopg2
 import pytest
 from psycopg2 import errors
 
-from tests.dbt.conftest import (
+from tests.dbt.raw_warehouse import (
     DbtRun,
     RawWarehouse,
     employee,

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.dbt.conftest import (
+from tests.dbt.raw_warehouse import (
     DbtRun,
     RawWarehouse,
     history,

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from ingest.local_warehouse import LocalWarehouse
-from tests.dbt.conftest import (
+from tests.dbt.raw_warehouse import (
     RawWarehouse,
     employee,
     learning_assignment,

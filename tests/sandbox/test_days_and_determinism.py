@@ -7,7 +7,7 @@ import datetime as dt
 import requests
 
 from ingest.sandbox import Sandbox
-from tests.sandbox.conftest import SalesforceClient, SuccessFactorsClient
+from tests.sandbox.clients import SalesforceClient, SuccessFactorsClient
 
 SOQL = (
     "SELECT Id, Name, Title, Division, Audit_Phase__c, IsActive, LastModifiedDate, "

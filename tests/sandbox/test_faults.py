@@ -175,7 +175,7 @@ def test_an_empty_page_in_the_middle_continues_under_a_new_skiptoken(sandbox, ec
 
 def test_an_empty_salesforce_page_names_a_new_query_locator():
     from ingest.sandbox import Sandbox
-    from tests.sandbox.conftest import SalesforceClient
+    from tests.sandbox.clients import SalesforceClient
 
     with Sandbox(seed=7, scale=450) as sandbox:
         sf = SalesforceClient(sandbox)

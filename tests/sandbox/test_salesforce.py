@@ -101,7 +101,7 @@ def test_records_carry_attributes_ids_and_salesforce_datetimes(sf):
 
 def test_query_pages_follow_a_relative_next_records_url_without_parameters():
     with Sandbox(seed=3, scale=450) as sandbox:
-        from tests.sandbox.conftest import SalesforceClient
+        from tests.sandbox.clients import SalesforceClient
 
         sf = SalesforceClient(sandbox)
         first = sf.query(
@@ -120,7 +120,7 @@ def test_query_pages_follow_a_relative_next_records_url_without_parameters():
 
 def test_a_page_holds_2000_records_by_default_and_batch_size_is_clamped():
     with Sandbox(seed=3, scale=2100) as sandbox:
-        from tests.sandbox.conftest import SalesforceClient
+        from tests.sandbox.clients import SalesforceClient
 
         sf = SalesforceClient(sandbox)
         assert len(sf.query("SELECT Id FROM User").json()["records"]) == 2000

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tracemalloc
 
 from ingest.sandbox import Sandbox
-from tests.sandbox.conftest import SalesforceClient
+from tests.sandbox.clients import SalesforceClient
 
 
 def test_paging_through_a_large_company_keeps_memory_far_below_the_data_set():

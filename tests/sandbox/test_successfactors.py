@@ -103,7 +103,7 @@ def test_users_page_through_an_absolute_next_link_with_a_skiptoken(ec):
 
 def test_a_page_holds_1000_users_by_default():
     with Sandbox(seed=5, scale=1000) as sandbox:
-        from tests.sandbox.conftest import SuccessFactorsClient
+        from tests.sandbox.clients import SuccessFactorsClient
 
         ec = SuccessFactorsClient(sandbox)
         first = ec.get("/odata/v2/User", {"$format": "json", "paging": "snapshot"}).json()["d"]
