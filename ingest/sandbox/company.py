@@ -16,6 +16,7 @@ import threading
 from array import array
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from ingest.sandbox.clock import DAY0_EPOCH, SECONDS_PER_DAY, day_start, parse_iso
 
@@ -248,6 +249,17 @@ def email_for(first: str, last: str, block: int, domain: str) -> str:
     return f"{first}.{last}{suffix}@{domain}".lower()
 
 
+def _daily_count(rng: random.Random, population: int, rate: float) -> int:
+    """How many of ``population`` an event with this daily ``rate`` touches today.
+
+    The fraction of the expected count is rounded up by chance, so small companies see
+    rare events on some days instead of never.
+    """
+    expected = population * rate
+    whole = int(expected)
+    return whole + (1 if rng.random() < expected - whole else 0)
+
+
 def _event_time(rng: random.Random, day: int) -> int:
     """A working-hours moment of ``day``: changes of day d carry times within day d."""
     return day_start(day) + 6 * 3600 + rng.randrange(12 * 3600)
@@ -279,60 +291,94 @@ def build_org_chart(seed: int, employees: int) -> OrgChart:
     """A tree of at least four levels: company, areas, functions, teams (some sub-teams)."""
     leaf_target = max(12, employees // 18)
     function_count = max(8, round(math.sqrt(leaf_target)))
-    codes: list[str] = []
-    names: list[str] = []
-    levels: list[int] = []
-    areas: list[int] = []
-    parents: list[int] = []
+    draft = _ChartDraft()
+    # A unit's index, and so its code, is the order it was added in: keep this order.
+    root = draft.add("Larkspur Industries", 1, -1, 0)
+    area_units = [draft.add(name, 2, root, -1) for _code, name, _functions in AREAS]
+    functions, functions_by_area = _add_functions(draft, area_units, function_count)
+    teams = _add_teams(draft, seed, functions, leaf_target)
+    _add_sub_teams(draft, teams)
+    return draft.finish(seed, teams, functions_by_area)
 
-    def add(name: str, level: int, parent: int, area: int) -> int:
-        index = len(codes)
-        codes.append(f"D{10000 + index}")
-        names.append(name)
-        levels.append(level)
-        parents.append(parent)
-        areas.append(index if area < 0 else area)
+
+@dataclass
+class _ChartDraft:
+    """The org chart's columns while units are still being added."""
+
+    codes: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    levels: list[int] = field(default_factory=list)
+    areas: list[int] = field(default_factory=list)
+    parents: list[int] = field(default_factory=list)
+
+    def add(self, name: str, level: int, parent: int, area: int) -> int:
+        """Append a unit and return its index; ``area`` -1 makes the unit its own area."""
+        index = len(self.codes)
+        self.codes.append(f"D{10000 + index}")
+        self.names.append(name)
+        self.levels.append(level)
+        self.parents.append(parent)
+        self.areas.append(index if area < 0 else area)
         return index
 
-    root = add("Larkspur Industries", 1, -1, 0)
-    area_units = [add(name, 2, root, -1) for _code, name, _functions in AREAS]
+    def finish(
+        self, seed: int, teams: list[int], functions_by_area: dict[int, list[int]]
+    ) -> OrgChart:
+        has_children = set(self.parents)
+        leaves = tuple(u for u in range(len(self.codes)) if u not in has_children)
+        span = DAY0_EPOCH - ORG_START_EPOCH
+        created = tuple(
+            ORG_START_EPOCH + stable_hash(seed, "unit-created", u) % span
+            for u in range(len(self.codes))
+        )
+        return OrgChart(
+            codes=tuple(self.codes),
+            names=tuple(self.names),
+            levels=tuple(self.levels),
+            areas=tuple(self.areas),
+            parents=tuple(self.parents),
+            leaves=leaves,
+            teams=tuple(teams),
+            functions_by_area={a: tuple(f) for a, f in functions_by_area.items()},
+            created=created,
+        )
+
+
+def _add_functions(
+    draft: _ChartDraft, area_units: list[int], count: int
+) -> tuple[list[int], dict[int, list[int]]]:
+    """Functions dealt round the areas; once an area's names run out they repeat, numbered."""
     functions_by_area: dict[int, list[int]] = {a: [] for a in area_units}
     functions: list[int] = []
-    for n in range(function_count):
+    for n in range(count):
         area_pos = n % len(AREAS)
         area_unit = area_units[area_pos]
         base = AREAS[area_pos][2][(n // len(AREAS)) % len(AREAS[area_pos][2])]
         round_no = n // (len(AREAS) * len(AREAS[area_pos][2]))
         name = base if round_no == 0 else f"{base} {round_no + 1}"
-        unit = add(name, 3, area_unit, area_unit)
+        unit = draft.add(name, 3, area_unit, area_unit)
         functions.append(unit)
         functions_by_area[area_unit].append(unit)
+    return functions, functions_by_area
+
+
+def _add_teams(draft: _ChartDraft, seed: int, functions: list[int], count: int) -> list[int]:
+    """Teams dealt round the functions, each named after its function and a seeded word."""
     teams: list[int] = []
-    for n in range(leaf_target):
+    for n in range(count):
         function = functions[n % len(functions)]
         word = TEAM_WORDS[stable_hash(seed, "team", n) % len(TEAM_WORDS)]
-        teams.append(add(f"{names[function]} {word} {n + 1}", 4, function, areas[function]))
+        name = f"{draft.names[function]} {word} {n + 1}"
+        teams.append(draft.add(name, 4, function, draft.areas[function]))
+    return teams
+
+
+def _add_sub_teams(draft: _ChartDraft, teams: list[int]) -> None:
+    """Every fifth team is split into sub-teams A and B: a fifth level."""
     for n, team in enumerate(teams):
-        if n % 5 == 0:  # every fifth team is split into sub-teams: a fifth level
+        if n % 5 == 0:
             for sub in ("A", "B"):
-                add(f"{names[team]}{sub}", 5, team, areas[team])
-    has_children = set(parents)
-    leaves = tuple(u for u in range(len(codes)) if u not in has_children)
-    span = DAY0_EPOCH - ORG_START_EPOCH
-    created = tuple(
-        ORG_START_EPOCH + stable_hash(seed, "unit-created", u) % span for u in range(len(codes))
-    )
-    return OrgChart(
-        codes=tuple(codes),
-        names=tuple(names),
-        levels=tuple(levels),
-        areas=tuple(areas),
-        parents=tuple(parents),
-        leaves=leaves,
-        teams=tuple(teams),
-        functions_by_area={a: tuple(f) for a, f in functions_by_area.items()},
-        created=created,
-    )
+                draft.add(f"{draft.names[team]}{sub}", 5, team, draft.areas[team])
 
 
 @dataclass
@@ -533,8 +579,13 @@ class Company:
             return state
 
     def _initial_state(self) -> DayState:
+        org = OrgState(parents=list(self.chart.parents))
+        employees = self._initial_employees()
+        return DayState(0, org, employees, self._initial_salesforce(employees))
+
+    def _initial_employees(self) -> EmployeeColumns:
+        """Day 0's staff: the first ``chart.size`` head their unit, the rest sit in leaves."""
         chart, seed = self.chart, self.seed
-        org = OrgState(parents=list(chart.parents))
         employees = EmployeeColumns(
             array("i"), array("b"), array("b"), array("b"), array("q"), array("q"), array("q")
         )
@@ -560,11 +611,15 @@ class Company:
             employees.hired.append(hired)
             employees.ended.append(0 if active else last_modified)
             employees.last_modified.append(last_modified)
+        return employees
+
+    def _initial_salesforce(self, employees: EmployeeColumns) -> SalesforceColumns:
+        """Day 0's Salesforce accounts; those of employees (and duplicates) take their title."""
         sf = SalesforceColumns(
             array("b"), array("b"), array("b"), array("b"), array("b"), array("q"), array("q")
         )
         for j in range(self.salesforce_users):
-            h = stable_hash(seed, "sfu", j)
+            h = stable_hash(self.seed, "sfu", j)
             created = self._salesforce_created(j, employees)
             last_modified = created + h % max(1, DAY0_EPOCH - created - 7200)
             system_modstamp = (
@@ -590,7 +645,7 @@ class Company:
             sf.active.append(active)
             sf.last_modified.append(last_modified)
             sf.system_modstamp.append(system_modstamp)
-        return DayState(0, org, employees, sf)
+        return sf
 
     def _salesforce_created(self, j: int, employees: EmployeeColumns) -> int:
         _kind, employee = self.salesforce_kind(j)
@@ -635,6 +690,7 @@ class Company:
             cols.system_modstamp[index] = moment
 
     def _apply_employee_day(self, state: DayState, day: int) -> None:
+        """A day's moves, relocations, new titles and leavers, with as many hires as leavers."""
         cols, chart = state.employees, self.chart
         rng = random.Random(f"{self.seed}/ec/{day}")
         n, heads = cols.count, chart.size
@@ -646,30 +702,25 @@ class Company:
                     return i
             return None
 
-        def count(rate: float) -> int:
-            expected = n * rate
-            whole = int(expected)
-            return whole + (1 if rng.random() < expected - whole else 0)
-
-        for _ in range(max(1, count(0.004))):  # department moves (and so manager changes)
+        for _ in range(max(1, _daily_count(rng, n, 0.004))):  # department moves: new managers
             i = pick_active()
             leaf = rng.choice(chart.leaves)
             if i is not None and cols.unit[i] != leaf:
                 cols.unit[i] = leaf
                 self._touch(cols, i, _event_time(rng, day))
-        for _ in range(max(1, count(0.003))):  # relocations
+        for _ in range(max(1, _daily_count(rng, n, 0.003))):  # relocations
             i = pick_active()
             if i is not None:
                 cols.location[i] = (cols.location[i] + 1 + rng.randrange(len(LOCATIONS) - 1)) % len(
                     LOCATIONS
                 )
                 self._touch(cols, i, _event_time(rng, day))
-        for _ in range(count(0.002)):  # promotions and title changes
+        for _ in range(_daily_count(rng, n, 0.002)):  # promotions and title changes
             i = pick_active()
             if i is not None:
                 cols.title[i] = len(HEAD_TITLES) + rng.randrange(len(STAFF_TITLES))
                 self._touch(cols, i, _event_time(rng, day))
-        leavers = max(1, count(0.0015))
+        leavers = max(1, _daily_count(rng, n, 0.0015))
         for _ in range(leavers):  # terminations
             i = pick_active()
             if i is not None:
@@ -678,23 +729,25 @@ class Company:
                 cols.ended[i] = moment
                 self._touch(cols, i, moment)
         for _ in range(leavers):  # hires keep head count roughly level
-            moment = _event_time(rng, day)
-            cols.unit.append(rng.choice(chart.leaves))
-            cols.location.append(rng.randrange(len(LOCATIONS)))
-            cols.title.append(len(HEAD_TITLES) + rng.randrange(len(STAFF_TITLES)))
-            cols.active.append(1)
-            cols.hired.append(day_start(day))
-            cols.ended.append(0)
-            cols.last_modified.append(moment)
+            self._hire(cols, rng, day)
+
+    def _hire(self, cols: EmployeeColumns, rng: random.Random, day: int) -> None:
+        """Append a new employee, hired at the start of ``day``, in a random leaf unit."""
+        moment = _event_time(rng, day)
+        cols.unit.append(rng.choice(self.chart.leaves))
+        cols.location.append(rng.randrange(len(LOCATIONS)))
+        cols.title.append(len(HEAD_TITLES) + rng.randrange(len(STAFF_TITLES)))
+        cols.active.append(1)
+        cols.hired.append(day_start(day))
+        cols.ended.append(0)
+        cols.last_modified.append(moment)
 
     def _apply_salesforce_day(self, state: DayState, day: int) -> None:
         cols, n = state.salesforce, self.salesforce_users
         rng = random.Random(f"{self.seed}/sf/{day}")
 
         def count(rate: float, minimum: int = 1) -> int:
-            expected = n * rate
-            whole = int(expected)
-            return max(minimum, whole + (1 if rng.random() < expected - whole else 0))
+            return max(minimum, _daily_count(rng, n, rate))
 
         for _ in range(count(0.01)):  # tracked changes: Division or Audit_Phase__c
             j = rng.randrange(n)
@@ -820,63 +873,75 @@ class Company:
         return "duplicate", stable_hash(self.seed, "dup", j) % self.mapped_users
 
     def salesforce_user(self, j: int, day: int) -> SalesforceUser:
-        state = self.state(day)
-        cols, seed = state.salesforce, self.seed
+        cols = self.state(day).salesforce
         kind, employee = self.salesforce_kind(j)
-        h = stable_hash(seed, "sfu-id", j)
+        h = stable_hash(self.seed, "sfu-id", j)
         version = cols.name_version[j]
         if employee is not None:
-            first, last, block = person_name(employee, seed)
-            email = email_for(first, last, block, COMPANY_DOMAIN)
-            if version:
-                last = person_name(employee, seed, version)[1]
-            employee_number: str | None = self.user_id(employee)
-            emp_cols = self._day0_employees()
-            unit = emp_cols.unit[employee]
-            department = self.chart.names[unit]
-            # Salesforce managers were set when the account was made and are not synced.
-            if employee < self.chart.size and employee == unit:
-                parent = self.chart.parents[unit]
-                manager = None if parent < 0 else self.head_of(parent)
-            else:
-                manager = self.head_of(unit)
+            account = self._employee_account(employee, version)
         else:
-            first, last, block = person_name(j, seed + 1, version)
-            email = email_for(first, last, block, CONTRACTOR_DOMAIN)
-            employee_number = None
-            department = "External"
-            manager = self.head_of(self.chart.leaves[h % len(self.chart.leaves)])
-        federation_id = email
-        username = email
-        if kind == "employee":
-            roll = (h >> 8) % 100
-            if roll < 3:  # mixed-case addresses: case-insensitive matching needed
-                email = email.split("@")[0].title() + "@" + email.split("@")[1].title()
-                federation_id = email
-            elif roll < 5:  # account created without an employee number
-                employee_number = None
-        elif kind == "duplicate":  # a second, usually stale account for the same person
-            local, domain = email.split("@")
-            username = f"{local}+{1 + (h >> 16) % 3}@{domain}"
+            account = self._contractor_account(j, version, h)
+        account = _with_account_quirks(account, kind, h)
         return SalesforceUser(
             index=j,
             kind=kind,
             employee=employee,
-            first_name=first,
-            last_name=last,
-            username=username,
-            email=email,
-            federation_id=federation_id,
-            employee_number=employee_number,
+            first_name=account.first_name,
+            last_name=account.last_name,
+            username=account.username,
+            email=account.email,
+            federation_id=account.federation_id,
+            employee_number=account.employee_number,
             title=TITLES[cols.title[j]],
-            department=department,
+            department=account.department,
             division=DIVISIONS[cols.division[j]],
             phase=AUDIT_PHASES[cols.phase[j]],
             active=bool(cols.active[j]),
-            manager=manager,
+            manager=account.manager,
             created=self._salesforce_created(j, self._day0_employees()),
             last_modified=cols.last_modified[j],
             system_modstamp=cols.system_modstamp[j],
+        )
+
+    def _employee_account(self, employee: int, name_version: int) -> _Account:
+        """An employee's account as it was made: day 0's department and manager."""
+        first, last, block = person_name(employee, self.seed)
+        email = email_for(first, last, block, COMPANY_DOMAIN)
+        if name_version:  # a renamed person keeps the address made from the old name
+            last = person_name(employee, self.seed, name_version)[1]
+        unit = self._day0_employees().unit[employee]
+        return _Account(
+            first_name=first,
+            last_name=last,
+            email=email,
+            username=email,
+            federation_id=email,
+            employee_number=self.user_id(employee),
+            department=self.chart.names[unit],
+            manager=self._manager_at_day0(employee, unit),
+        )
+
+    def _manager_at_day0(self, employee: int, unit: int) -> int | None:
+        """Salesforce managers were set when the account was made and are not synced."""
+        if employee < self.chart.size and employee == unit:
+            parent = self.chart.parents[unit]
+            return None if parent < 0 else self.head_of(parent)
+        return self.head_of(unit)
+
+    def _contractor_account(self, j: int, name_version: int, h: int) -> _Account:
+        """A contractor: no employee behind it, a partner's address, a manager in a leaf."""
+        first, last, block = person_name(j, self.seed + 1, name_version)
+        email = email_for(first, last, block, CONTRACTOR_DOMAIN)
+        leaves = self.chart.leaves
+        return _Account(
+            first_name=first,
+            last_name=last,
+            email=email,
+            username=email,
+            federation_id=email,
+            employee_number=None,
+            department="External",
+            manager=self.head_of(leaves[h % len(leaves)]),
         )
 
     def _day0_employees(self) -> EmployeeColumns:
@@ -884,3 +949,32 @@ class Company:
             self.state(0)
         assert self._day0 is not None
         return self._day0.employees
+
+
+class _Account(NamedTuple):
+    """Who a Salesforce account names, before the quirks of :func:`_with_account_quirks`."""
+
+    first_name: str
+    last_name: str
+    email: str
+    username: str
+    federation_id: str
+    employee_number: str | None
+    department: str
+    manager: int | None
+
+
+def _with_account_quirks(account: _Account, kind: str, h: int) -> _Account:
+    """The untidiness of real accounts a loader has to match through, picked by hash."""
+    if kind == "employee":
+        roll = (h >> 8) % 100
+        if roll < 3:  # mixed-case addresses: case-insensitive matching needed
+            local, domain = account.email.split("@")
+            email = local.title() + "@" + domain.title()
+            return account._replace(email=email, federation_id=email)
+        if roll < 5:  # account created without an employee number
+            return account._replace(employee_number=None)
+    elif kind == "duplicate":  # a second, usually stale account for the same person
+        local, domain = account.email.split("@")
+        return account._replace(username=f"{local}+{1 + (h >> 16) % 3}@{domain}")
+    return account
