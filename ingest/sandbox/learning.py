@@ -21,7 +21,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl
 
 from ingest.sandbox.auth import Token
@@ -74,6 +74,10 @@ COURSE_CORRUPTION = Corruption(
 
 def v4_error(status: int, code: str, message: str) -> Response:
     return json_response(status, {"error": {"code": code, "message": message}})
+
+
+def oauth_error(status: int, code: str, description: str) -> Response:
+    return json_response(status, {"error": code, "error_description": description})
 
 
 class LearningApi:
@@ -149,69 +153,29 @@ class LearningApi:
     # ---- token server
 
     def _token(self, request: Request) -> Response:
+        """HTTP Basic client credentials and a JSON scope naming the user the token acts as."""
         creds = self.world.credentials
         if self.world.faults[API].take_token_failure():
-            return json_response(
-                503,
-                {"error": "temporarily_unavailable", "error_description": "Please retry later"},
-            )
-        auth = request.header("Authorization") or ""
-        try:
-            client_id, _, secret = (
-                base64.b64decode(auth[6:] if auth[:6].lower() == "basic " else "", validate=True)
-                .decode()
-                .partition(":")
-            )
-        except (binascii.Error, UnicodeDecodeError):
-            client_id = secret = ""
+            return oauth_error(503, "temporarily_unavailable", "Please retry later")
+        client_id, secret = _basic_credentials(request.header("Authorization"))
         if client_id != creds.learning_client_id or secret != creds.learning_client_secret:
-            return json_response(
-                401, {"error": "invalid_client", "error_description": "Bad client credentials"}
-            )
-        try:
-            body = request.json()
-            scope = body["scope"]
-            grant_type, user_id = body["grant_type"], scope["userId"]
-            company_id, user_type, resource = (
-                scope["companyId"],
-                scope["userType"],
-                scope["resourceType"],
-            )
-        except (ValueError, KeyError, TypeError):
-            return json_response(
+            return oauth_error(401, "invalid_client", "Bad client credentials")
+        grant = _read_grant(request)
+        if grant is None:
+            return oauth_error(
                 400,
-                {
-                    "error": "invalid_request",
-                    "error_description": "expected grant_type and scope"
-                    " {userId, companyId, userType, resourceType}",
-                },
+                "invalid_request",
+                "expected grant_type and scope {userId, companyId, userType, resourceType}",
             )
-        if grant_type != "client_credentials":
-            return json_response(
-                400, {"error": "unsupported_grant_type", "error_description": grant_type}
-            )
-        if company_id != creds.learning_company_id or resource != "learning_public_api":
-            return json_response(
-                400,
-                {
-                    "error": "invalid_scope",
-                    "error_description": "unknown companyId or resourceType",
-                },
-            )
-        if user_type == "admin" and user_id != creds.learning_user_id:
-            return json_response(
-                400, {"error": "invalid_scope", "error_description": f"{user_id} is not an admin"}
-            )
-        if user_type == "user" and self.world.company.employee_index(str(user_id)) is None:
-            return json_response(
-                400, {"error": "invalid_scope", "error_description": f"unknown user {user_id}"}
-            )
-        if user_type not in ("admin", "user"):
-            return json_response(
-                400, {"error": "invalid_scope", "error_description": "userType is admin or user"}
-            )
+        refusal = self._refuse_grant(grant)
+        if refusal is not None:
+            return refusal
         token = self.world.tokens.issue(
-            API, client_id, TOKEN_LIFETIME_SECONDS, user_id=str(user_id), user_type=user_type
+            API,
+            client_id,
+            TOKEN_LIFETIME_SECONDS,
+            user_id=str(grant.user_id),
+            user_type=grant.user_type,
         )
         return json_response(
             200,
@@ -221,6 +185,27 @@ class LearningApi:
                 "token_type": "Bearer",
             },
         )
+
+    def _refuse_grant(self, grant: _Grant) -> Response | None:
+        """The error for a grant this tenant does not give, or None to issue the token."""
+        creds = self.world.credentials
+        if grant.grant_type != "client_credentials":
+            return oauth_error(400, "unsupported_grant_type", grant.grant_type)
+        if (
+            grant.company_id != creds.learning_company_id
+            or grant.resource_type != "learning_public_api"
+        ):
+            return oauth_error(400, "invalid_scope", "unknown companyId or resourceType")
+        if grant.user_type == "admin" and grant.user_id != creds.learning_user_id:
+            return oauth_error(400, "invalid_scope", f"{grant.user_id} is not an admin")
+        if (
+            grant.user_type == "user"
+            and self.world.company.employee_index(str(grant.user_id)) is None
+        ):
+            return oauth_error(400, "invalid_scope", f"unknown user {grant.user_id}")
+        if grant.user_type not in ("admin", "user"):
+            return oauth_error(400, "invalid_scope", "userType is admin or user")
+        return None
 
     # ---- collections
 
@@ -430,13 +415,7 @@ class LearningApi:
     ) -> Response:
         params = request.query
         try:
-            skip = int(params.get("$skip") or 0)
-            top = int(params["$top"]) if params.get("$top") else None
-            offset, _day = (
-                _decode_skiptoken(params.get("$skiptoken"))
-                if params.get("$skiptoken")
-                else (0, None)
-            )
+            skip, top, offset = _paging(params)
         except ValueError:
             return v4_error(400, "BAD_REQUEST", "Invalid $top, $skip or $skiptoken")
         rows = self.world.settings.shape.reshape(API, entity_set, rows)
@@ -458,22 +437,24 @@ class LearningApi:
             body["value"] = chunk
         following = offset if resumed else injector.next_offset(offset, page_size, total)
         if following is not None:
-            kept = [
-                (k, v)
-                for k, v in parse_qsl(request.query_string, keep_blank_values=True)
-                if k != "$skiptoken"
-            ]
-            resume = 0
-            if resumed:
-                with self._lock:
-                    self._resumes += 1
-                    resume = self._resumes
-            token = _encode_skiptoken(following, self._day(request), resume)
-            origin = injector.link_origin(request.base_url)
-            body["@odata.nextLink"] = with_query(
-                f"{origin}{request.path}", dict([*kept, ("$skiptoken", token)])
-            )
+            body["@odata.nextLink"] = self._next_link(request, following, resumed)
         return json_response(200, body)
+
+    def _next_link(self, request: Request, following: int, resumed: bool) -> str:
+        """This request again with a ``$skiptoken`` for ``following``, pinned to its day."""
+        kept = [
+            (k, v)
+            for k, v in parse_qsl(request.query_string, keep_blank_values=True)
+            if k != "$skiptoken"
+        ]
+        resume = 0
+        if resumed:
+            with self._lock:
+                self._resumes += 1
+                resume = self._resumes
+        token = _encode_skiptoken(following, self._day(request), resume)
+        origin = self.world.faults[API].link_origin(request.base_url)
+        return with_query(f"{origin}{request.path}", dict([*kept, ("$skiptoken", token)]))
 
     def _metadata(self, key: str) -> str:
         sets = "".join(
@@ -573,6 +554,46 @@ TYPES: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
+class _Grant(NamedTuple):
+    """What a token request asks for; values are as sent, so of any JSON type."""
+
+    grant_type: Any
+    user_id: Any
+    company_id: Any
+    user_type: Any
+    resource_type: Any
+
+
+def _basic_credentials(authorization: str | None) -> tuple[str, str]:
+    """(client_id, secret) from an HTTP Basic header; empty strings when there is none."""
+    auth = authorization or ""
+    try:
+        client_id, _, secret = (
+            base64.b64decode(auth[6:] if auth[:6].lower() == "basic " else "", validate=True)
+            .decode()
+            .partition(":")
+        )
+    except (binascii.Error, UnicodeDecodeError):
+        return "", ""
+    return client_id, secret
+
+
+def _read_grant(request: Request) -> _Grant | None:
+    """The JSON body's grant type and scope, or None when it is not that shape."""
+    try:
+        body = request.json()
+        scope = body["scope"]
+        return _Grant(
+            body["grant_type"],
+            scope["userId"],
+            scope["companyId"],
+            scope["userType"],
+            scope["resourceType"],
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 def _history_window(rows: list[dict[str, Any]], criteria: dict[str, Any]) -> list[dict[str, Any]]:
     """criteria/fromDate and criteria/toDate (epoch ms) bound completion dates."""
     start, end = criteria.get("criteria/fromDate"), criteria.get("criteria/toDate")
@@ -581,6 +602,15 @@ def _history_window(rows: list[dict[str, Any]], criteria: dict[str, Any]) -> lis
     if isinstance(end, float):
         rows = [r for r in rows if r["completionDate"] <= end]
     return rows
+
+
+def _paging(params: dict[str, str]) -> tuple[int, int | None, int]:
+    """($skip, $top or None, the $skiptoken's offset); ValueError when one is not valid."""
+    skip = int(params.get("$skip") or 0)
+    top = int(params["$top"]) if params.get("$top") else None
+    token = params.get("$skiptoken")
+    offset = _decode_skiptoken(token)[0] if token else 0
+    return skip, top, offset
 
 
 def _encode_skiptoken(offset: int, day: int, resume: int = 0) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import operator
 import re
 import threading
 import time
@@ -282,38 +283,6 @@ class SalesforceApi:
 
     def _describe(self, version: str) -> dict[str, Any]:
         base = f"/services/data/v{version}/sobjects/User"
-        fields = []
-        for spec in self.fields(self.world.day):
-            fields.append(
-                {
-                    "name": spec.name,
-                    "label": spec.label,
-                    "type": spec.type,
-                    "soapType": spec.soap_type,
-                    "length": spec.length,
-                    "custom": spec.custom,
-                    "nillable": spec.nillable,
-                    "filterable": True,
-                    "sortable": spec.type != "reference",
-                    "createable": spec.name
-                    not in ("Id", "Name", "CreatedDate", "LastModifiedDate", "SystemModstamp"),
-                    "updateable": spec.name
-                    not in ("Id", "Name", "CreatedDate", "LastModifiedDate", "SystemModstamp"),
-                    "unique": spec.name in ("Id", "Username"),
-                    "referenceTo": list(spec.reference_to),
-                    "relationshipName": "Manager" if spec.name == "ManagerId" else None,
-                    "picklistValues": [
-                        {
-                            "active": True,
-                            "defaultValue": False,
-                            "label": v,
-                            "validFor": None,
-                            "value": v,
-                        }
-                        for v in spec.picklist
-                    ],
-                }
-            )
         return {
             "name": "User",
             "label": "User",
@@ -326,7 +295,7 @@ class SalesforceApi:
             "queryable": True,
             "retrieveable": True,
             "searchable": True,
-            "fields": fields,
+            "fields": [_describe_field(spec) for spec in self.fields(self.world.day)],
             "childRelationships": [],
             "urls": {
                 "sobject": base,
@@ -531,6 +500,34 @@ _FROM_RECORD: dict[str, Callable[[SalesforceUser], Any]] = {
 }
 
 
+# Salesforce sets these itself: no client may write them.
+_SYSTEM_FIELDS = ("Id", "Name", "CreatedDate", "LastModifiedDate", "SystemModstamp")
+
+
+def _describe_field(spec: FieldSpec) -> dict[str, Any]:
+    """One entry of ``fields`` in a describe answer, in Salesforce's key order."""
+    return {
+        "name": spec.name,
+        "label": spec.label,
+        "type": spec.type,
+        "soapType": spec.soap_type,
+        "length": spec.length,
+        "custom": spec.custom,
+        "nillable": spec.nillable,
+        "filterable": True,
+        "sortable": spec.type != "reference",
+        "createable": spec.name not in _SYSTEM_FIELDS,
+        "updateable": spec.name not in _SYSTEM_FIELDS,
+        "unique": spec.name in ("Id", "Username"),
+        "referenceTo": list(spec.reference_to),
+        "relationshipName": "Manager" if spec.name == "ManagerId" else None,
+        "picklistValues": [
+            {"active": True, "defaultValue": False, "label": v, "validFor": None, "value": v}
+            for v in spec.picklist
+        ],
+    }
+
+
 def _sort_key(value: Any, nulls_high: bool, fold: bool) -> tuple[int, Any]:
     """SOQL sorts text case-insensitively, with nulls first ascending unless told otherwise."""
     if value is None:
@@ -548,34 +545,43 @@ def _batch_size(header: str | None) -> int:
 
 
 def _compile(condition: Condition, resolve: Callable[[str], FieldSpec]) -> Callable[[Row], bool]:
+    """A WHERE condition as a test of one row; bad fields or values raise SoqlError now."""
     if isinstance(condition, BoolOp):
-        parts = [_compile(p, resolve) for p in condition.parts]
-        if condition.op == "and":
-            return lambda row: all(p(row) for p in parts)
-        if condition.op == "or":
-            return lambda row: any(p(row) for p in parts)
-        return lambda row: not parts[0](row)
+        return _compile_bool(condition, resolve)
     spec = resolve(condition.field)
     if isinstance(condition, InList):
-        values = {_literal_value(spec, lit) for lit in condition.literals}
-        values = {v.lower() if isinstance(v, str) else v for v in values}
-
-        def member(row: Row) -> bool:
-            value = row.get(spec.name)
-            found = (value.lower() if isinstance(value, str) else value) in values
-            return found != condition.negated
-
-        return member
+        return _compile_membership(spec, condition)
     assert isinstance(condition, Comparison)
+    return _compile_comparison(spec, condition)
+
+
+def _compile_bool(condition: BoolOp, resolve: Callable[[str], FieldSpec]) -> Callable[[Row], bool]:
+    parts = [_compile(p, resolve) for p in condition.parts]
+    if condition.op == "and":
+        return lambda row: all(p(row) for p in parts)
+    if condition.op == "or":
+        return lambda row: any(p(row) for p in parts)
+    return lambda row: not parts[0](row)
+
+
+def _compile_membership(spec: FieldSpec, condition: InList) -> Callable[[Row], bool]:
+    """IN / NOT IN, matching text case-insensitively as SOQL does."""
+    values = {_literal_value(spec, lit) for lit in condition.literals}
+    values = {v.lower() if isinstance(v, str) else v for v in values}
+
+    def member(row: Row) -> bool:
+        value = row.get(spec.name)
+        found = (value.lower() if isinstance(value, str) else value) in values
+        return found != condition.negated
+
+    return member
+
+
+def _compile_comparison(spec: FieldSpec, condition: Comparison) -> Callable[[Row], bool]:
+    """``field op literal``: text compares case-insensitively; a null value matches only !=."""
     op, target = condition.op, _literal_value(spec, condition.literal)
     if op == "like":
-        if not isinstance(target, str):
-            raise SoqlError("INVALID_QUERY_FILTER_OPERATOR", "LIKE needs a string value")
-        pattern = re.compile(
-            "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in target),
-            re.IGNORECASE | re.DOTALL,
-        )
-        return lambda row: isinstance(v := row.get(spec.name), str) and bool(pattern.fullmatch(v))
+        return _compile_like(spec, target)
     if target is None:
         if op not in ("=", "!="):
             raise SoqlError(
@@ -584,15 +590,7 @@ def _compile(condition: Condition, resolve: Callable[[str], FieldSpec]) -> Calla
         return lambda row: (row.get(spec.name) is None) == (op == "=")
     norm = (lambda v: v.lower()) if isinstance(target, str) else (lambda v: v)
     target = norm(target)
-    compare: dict[str, Callable[[Any, Any], bool]] = {
-        "=": lambda a, b: a == b,
-        "!=": lambda a, b: a != b,
-        "<": lambda a, b: a < b,
-        "<=": lambda a, b: a <= b,
-        ">": lambda a, b: a > b,
-        ">=": lambda a, b: a >= b,
-    }
-    test = compare[op]
+    test = _COMPARISONS[op]
 
     def check(row: Row) -> bool:
         value = row.get(spec.name)
@@ -601,6 +599,27 @@ def _compile(condition: Condition, resolve: Callable[[str], FieldSpec]) -> Calla
         return test(norm(value), target)
 
     return check
+
+
+_COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
+    "=": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+
+
+def _compile_like(spec: FieldSpec, target: Any) -> Callable[[Row], bool]:
+    """LIKE: ``%`` any run of characters, ``_`` one character, case-insensitively."""
+    if not isinstance(target, str):
+        raise SoqlError("INVALID_QUERY_FILTER_OPERATOR", "LIKE needs a string value")
+    pattern = re.compile(
+        "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in target),
+        re.IGNORECASE | re.DOTALL,
+    )
+    return lambda row: isinstance(v := row.get(spec.name), str) and bool(pattern.fullmatch(v))
 
 
 def _literal_value(spec: FieldSpec, literal: Literal) -> Any:

@@ -300,20 +300,7 @@ class SuccessFactorsApi:
         offset, pinned_day = _read_skiptoken(params.get("$skiptoken"))
         day = self.world.day if pinned_day is None else pinned_day
         page = _page_size(params.get("customPageSize"))
-        if entity == "User":
-            indices, day = self._user_indices(params, day)
-            total = len(indices)
-            chunk = indices[offset : offset + page]
-            records = [self._user_json(request, i, day, params) for i in chunk]
-            corruption = USER_CORRUPTION
-        else:
-            units = self._department_rows(params, day)
-            total = len(units)
-            records = [
-                self._department_json(request, u, day, params)
-                for u in units[offset : offset + page]
-            ]
-            corruption = DEPARTMENT_CORRUPTION
+        total, records, corruption = self._page_records(request, entity, day, offset, page)
         shape = self.world.settings.shape
         if shape.is_empty(API, entity):
             total, records = 0, []
@@ -331,22 +318,42 @@ class SuccessFactorsApi:
             body["results"] = records
         following = offset if resumed else injector.next_offset(offset, page, total)
         if following is not None:
-            kept = [
-                (k, v)
-                for k, v in parse_qsl(request.query_string, keep_blank_values=True)
-                if k != "$skiptoken"
-            ]
-            position = {"startRow": following, "endRow": following + page, "day": day}
-            if resumed:
-                with self._lock:
-                    self._resumes += 1
-                    position["resume"] = self._resumes
-            token = base64.b64encode(json.dumps(position, separators=(",", ":")).encode()).decode()
-            origin = injector.link_origin(request.base_url)
-            body["__next"] = with_query(
-                f"{origin}/odata/v2/{entity}", dict([*kept, ("$skiptoken", token)])
-            )
+            body["__next"] = self._next_link(request, entity, following, page, day, resumed)
         return json_response(200, {"d": body})
+
+    def _page_records(
+        self, request: Request, entity: str, day: int, offset: int, page: int
+    ) -> tuple[int, list[dict[str, Any]], Corruption]:
+        """(how many rows match, this page's records as JSON, how this entity's records break)."""
+        params = request.query
+        if entity == "User":
+            indices, _day = self._user_indices(params, day)
+            chunk = indices[offset : offset + page]
+            records = [self._user_json(request, i, day, params) for i in chunk]
+            return len(indices), records, USER_CORRUPTION
+        units = self._department_rows(params, day)
+        records = [
+            self._department_json(request, u, day, params) for u in units[offset : offset + page]
+        ]
+        return len(units), records, DEPARTMENT_CORRUPTION
+
+    def _next_link(
+        self, request: Request, entity: str, following: int, page: int, day: int, resumed: bool
+    ) -> str:
+        """This request again with a ``$skiptoken`` for ``following``, pinned to ``day``."""
+        kept = [
+            (k, v)
+            for k, v in parse_qsl(request.query_string, keep_blank_values=True)
+            if k != "$skiptoken"
+        ]
+        position = {"startRow": following, "endRow": following + page, "day": day}
+        if resumed:
+            with self._lock:
+                self._resumes += 1
+                position["resume"] = self._resumes
+        token = base64.b64encode(json.dumps(position, separators=(",", ":")).encode()).decode()
+        origin = self.world.faults[API].link_origin(request.base_url)
+        return with_query(f"{origin}/odata/v2/{entity}", dict([*kept, ("$skiptoken", token)]))
 
     def _user_indices(self, params: dict[str, str], day: int) -> tuple[array, int]:
         """Matching users in order; cached so later pages do not re-run the query."""
