@@ -54,7 +54,7 @@ def test_rows_of_an_unfinished_load_are_ignored_by_staging_and_cleared_by_the_ne
         live_workdir.mkdir()
 
         build = run_dbt_recorded(
-            ["run", "--select", "stg_salesforce__user_versions"], env, tmp_path / "target"
+            ["run", "--select", "+stg_salesforce__user_versions"], env, tmp_path / "target"
         )
         assert build.returncode == 0, build.output
         staged = database.query("select count(*) from staging.stg_salesforce__user_versions")
