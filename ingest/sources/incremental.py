@@ -110,17 +110,17 @@ def raw_resource(
     # same pipe, would otherwise inherit them.
     table_hints = dlt.mark.make_hints(table_name=table, columns=all_columns)
     spec = _Spec(
-        name,
-        contract,
-        fetch,
-        flatten,
-        counters,
-        progress,
-        horizon,
-        table_hints,
-        overlap,
-        full_refresh,
-        since,
+        name=name,
+        contract=contract,
+        fetch=fetch,
+        flatten=flatten,
+        counters=counters,
+        progress=progress,
+        horizon=horizon,
+        table_hints=table_hints,
+        overlap=overlap,
+        full_refresh=full_refresh,
+        since=since,
     )
 
     def records() -> Iterator[Any]:
@@ -156,10 +156,9 @@ class _Spec(NamedTuple):
 def _versions(spec: _Spec) -> Iterator[Any]:
     """The resource's items: table schemas first, then each page's new versions and rejects,
     and at the end the cursor and the dedup memory in the resource state."""
-    name, contract, fetch, flatten, counters, progress, horizon, table_hints = spec[:8]
-    overlap, full_refresh, since = spec.overlap, spec.full_refresh, spec.since
+    name, counters, table_hints = spec.name, spec.counters, spec.table_hints
     state = dlt.current.resource_state()
-    window = plan_window(state, overlap, full_refresh, since)
+    window = plan_window(state, spec.overlap, spec.full_refresh, spec.since)
     window = dataclasses.replace(window, notes=state.setdefault("notes", {}))
     counters.full_window = window.start is None
     extracted_at = datetime.now(UTC)
@@ -171,13 +170,13 @@ def _versions(spec: _Spec) -> Iterator[Any]:
     yield dlt.mark.with_hints(
         dlt.mark.materialize_table_schema(), REJECTS_HINTS, create_table_variant=True
     )
-    memory = _VersionMemory(state, horizon, full_refresh)
-    for page in fetch(window):
+    memory = _VersionMemory(state, spec.horizon, spec.full_refresh)
+    for page in spec.fetch(window):
         counters.pages += 1
         accepted, rejects = [], []
         for record in page:
             counters.extracted += 1
-            row, reason = _judge(record, contract, flatten, memory)
+            row, reason = _judge(record, spec.contract, spec.flatten, memory)
             if row is not None:
                 row["_extracted_at"] = extracted_at
                 accepted.append(row)
@@ -192,8 +191,8 @@ def _versions(spec: _Spec) -> Iterator[Any]:
             yield dlt.mark.with_hints(accepted, table_hints, create_table_variant=True)
         if rejects:
             yield dlt.mark.with_hints(rejects, REJECTS_HINTS, create_table_variant=True)
-        if progress is not None:
-            progress(counters)
+        if spec.progress is not None:
+            spec.progress(counters)
     memory.save(state)
     counters.finished_at = datetime.now(UTC)
 
