@@ -32,6 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="Learning's per-client throttle (default 0.5, as SAP's)",
     )
+    serve.add_argument(
+        "--elective-completions",
+        type=int,
+        help="past elective courses each learner completed (default: 0-4, varying)",
+    )
 
     date = commands.add_parser("date", help="print the ISO date of a simulated day")
     date.add_argument("--day", type=int, required=True)
@@ -53,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             scale=args.scale,
             day=args.day,
             learning_min_interval_seconds=args.learning_min_interval_seconds,
+            elective_completions=args.elective_completions,
         )
     return 0
 

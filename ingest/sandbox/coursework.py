@@ -90,8 +90,11 @@ def _quarter_hours(value: int, low: float, high: float) -> float:
 class Coursework:
     """The learning side of :class:`Company`."""
 
-    def __init__(self, company: Company) -> None:
+    def __init__(self, company: Company, elective_completions: int | None = None) -> None:
         self.company = company
+        # Past electives per learner: None keeps the demo's 0-4; a number makes learners'
+        # histories longer (the benchmark's millions of completions from fewer learners).
+        self.elective_completions = elective_completions
         self.courses = tuple(self._course(i) for i in range(self.course_count))
 
     @property
@@ -162,15 +165,28 @@ class Coursework:
         for assignment, done_day in self._adhoc(employee, first, last):
             if done_day is not None:
                 results.extend(self._attempts(employee, assignment.course, done_day, last))
-        seed = self.company.seed
-        for n in range(stable_hash(seed, "electives", employee) % 5):  # voluntary, before day 0
-            h = stable_hash(seed, "elective", employee, n)
-            course = self.courses[len(COMPLIANCE) + h % (len(self.courses) - len(COMPLIANCE))]
-            done_day = first + 1 + (h >> 16) % max(1, -first)
-            if done_day < 0:
-                results.extend(self._attempts(employee, course, done_day, last))
+        for course, done_day in self._electives(employee, first):
+            results.extend(self._attempts(employee, course, done_day, last))
         results.sort(key=lambda c: (c.completed, c.course.index))
         return results
+
+    def _electives(self, employee: int, first: int) -> list[tuple[Course, int]]:
+        """Voluntary courses the learner completed before day 0, and the day of each."""
+        seed, electives = self.company.seed, len(self.courses) - len(COMPLIANCE)
+        done: list[tuple[Course, int]] = []
+        if self.elective_completions is None:
+            for n in range(stable_hash(seed, "electives", employee) % 5):
+                h = stable_hash(seed, "elective", employee, n)
+                course = self.courses[len(COMPLIANCE) + h % electives]
+                done.append((course, first + 1 + (h >> 16) % max(1, -first)))
+        else:
+            # Consecutive electives from a hashed start: never one course twice (one key).
+            start = stable_hash(seed, "electives", employee)
+            for n in range(min(self.elective_completions, electives)):
+                h = stable_hash(seed, "elective", employee, n)
+                course = self.courses[len(COMPLIANCE) + (start + n) % electives]
+                done.append((course, first + 1 + (h >> 16) % max(1, -first)))
+        return [(course, day) for course, day in done if day < 0]
 
     def _attempts(
         self, employee: int, course: Course, done_day: int, last: int

@@ -27,8 +27,9 @@ class Sandbox:
         salesforce_daily_api_limit: int | None = None,
         learning_min_interval_seconds: float | None = None,
         shape: TenantShape | None = None,
+        elective_completions: int | None = None,
     ) -> None:
-        self.world = World.create(seed, scale, day)
+        self.world = World.create(seed, scale, day, elective_completions)
         self.world.set_faults(faults)
         self.configure(
             salesforce_daily_api_limit=salesforce_daily_api_limit,
@@ -142,6 +143,7 @@ def serve_forever(
     scale: str,
     day: int,
     learning_min_interval_seconds: float | None = None,
+    elective_completions: int | None = None,
 ) -> None:
     """Serve until interrupted; used by ``python -m ingest.sandbox serve``."""
     sandbox = Sandbox(
@@ -150,6 +152,7 @@ def serve_forever(
         day=day,
         port=port,
         learning_min_interval_seconds=learning_min_interval_seconds,
+        elective_completions=elective_completions,
     ).start()
     url = sandbox.base_url
     print(f"sandbox serving seed={seed} scale={scale} day={day} at {url}", flush=True)

@@ -81,9 +81,12 @@ class World:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def create(cls, seed: int, scale: str | int, day: int) -> World:
+    def create(
+        cls, seed: int, scale: str | int, day: int, elective_completions: int | None = None
+    ) -> World:
         company = Company(seed, scale)
-        world = cls(seed, company, Coursework(company), make_credentials(seed))
+        coursework = Coursework(company, elective_completions)
+        world = cls(seed, company, coursework, make_credentials(seed))
         world.set_day(day)
         return world
 

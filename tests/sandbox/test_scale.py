@@ -32,3 +32,19 @@ def test_paging_through_a_large_company_keeps_memory_far_below_the_data_set():
     # Records as JSON text alone take served_bytes (as Python objects several times more);
     # a streaming server holds compact columns and one page at a time.
     assert peak < served_bytes / 4, (peak, served_bytes)
+
+
+def test_elective_completions_lengthen_every_history_and_never_repeat_a_record_key():
+    # make bench reaches millions of completions from fewer learners this way; the demo's
+    # company (no setting) is unchanged.
+    with Sandbox(seed=3, scale=200) as sandbox:
+        world = sandbox.world
+        learners = range(world.company.employee_count(0))
+        plain = sum(len(world.coursework.completions(e, 0)) for e in learners)
+    with Sandbox(seed=3, scale=200, elective_completions=30) as sandbox:
+        world = sandbox.world
+        histories = [world.coursework.completions(e, 0) for e in learners]
+    longer = sum(len(h) for h in histories)
+    assert longer > plain + 20 * len(learners), (plain, longer)
+    keys = [c.record_key for history in histories for c in history]
+    assert len(keys) == len(set(keys))
