@@ -1,4 +1,4 @@
-"""Command line: ``python -m ingest [options] | warehouse | check | status``.
+"""Command line: ``python -m ingest [options] | run-all | warehouse | check | status``.
 
 The sandbox has its own: ``python -m ingest.sandbox serve``.
 """
@@ -10,7 +10,7 @@ import contextlib
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 from ingest.errors import ConfigurationError, PeoplestackError
@@ -18,7 +18,8 @@ from ingest.redaction import redact
 
 if TYPE_CHECKING:
     from ingest.config import Given
-    from ingest.run import ProbeResult
+    from ingest.progress import Reporter
+    from ingest.run import ProbeResult, RunRequest
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -43,6 +44,16 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="authenticate and make one request per source")
     _add_run_options(check)
     commands.add_parser("status", help="recent runs from the ledger")
+
+    run_all = commands.add_parser(
+        "run-all", help="the scheduled job: load, then dbt build, under one lock"
+    )
+    _add_run_options(run_all)
+    run_all.add_argument(
+        "--as-of-date",
+        help="the date compliance is judged at (dbt var as_of_date; default: today, or the "
+        "sandbox's simulated date with --sandbox)",
+    )
     return parser
 
 
@@ -96,10 +107,35 @@ def _dispatch(args: argparse.Namespace) -> int:
         )
         from ingest.progress import Reporter
 
+        if args.command == "run-all":
+            return _run_all(args, request, Reporter(args.log_format), given)
         return run.load(request, Reporter(args.log_format), given)
 
 
-def _tenant(args: argparse.Namespace) -> contextlib.AbstractContextManager[Given | None]:
+def _run_all(
+    args: argparse.Namespace,
+    request: RunRequest,
+    reporter: Reporter,
+    given: Given | None,
+) -> int:
+    from ingest import job
+
+    as_of_date = args.as_of_date
+    if as_of_date is not None:
+        try:
+            as_of_date = date.fromisoformat(as_of_date).isoformat()
+        except ValueError:
+            raise ConfigurationError(
+                f"--as-of-date must be a date like 2026-03-31, not {args.as_of_date!r}"
+            ) from None
+    elif args.sandbox:
+        as_of_date = job.sandbox_date(args.sandbox_day)
+    return job.run_all(request, reporter, given, as_of_date)
+
+
+def _tenant(
+    args: argparse.Namespace,
+) -> contextlib.AbstractContextManager[Given | None]:
     """With ``--sandbox``, the built-in sandbox's settings; else none (configuration only)."""
     if not args.sandbox:
         return contextlib.nullcontext()

@@ -22,6 +22,8 @@ from ingest.target import WarehouseTarget
 # Postgres advisory locks are keyed by two 32-bit integers: the project's (any fixed number,
 # "peop") and one per schema prefix, so a pull-request run never waits for production's.
 RUN_LOCK_PROJECT_KEY = 0x70656F70
+# The scheduled job's lock ("pjob"): held around the load and the dbt build together.
+JOB_LOCK_PROJECT_KEY = 0x706A6F62
 
 
 class Ledger:
@@ -208,8 +210,43 @@ def run_lock(
 ) -> Iterator[RunLock]:
     """Hold the run lock of one schema prefix in the warehouse; a second run with the same
     prefix waits briefly, then gives up clearly."""
+    scope = f" with schema prefix {schema_prefix!r}" if schema_prefix else ""
+    with advisory_lock(
+        target,
+        _prefix_key(RUN_LOCK_PROJECT_KEY, schema_prefix),
+        wait_seconds,
+        f"another `python -m ingest` run{scope} is loading into the {target.describe()}",
+    ) as lock:
+        yield lock
+
+
+@contextmanager
+def job_lock(
+    target: WarehouseTarget, wait_seconds: float, schema_prefix: str = ""
+) -> Iterator[RunLock]:
+    """The lock of the whole scheduled job (load, then dbt build) of one schema prefix: a
+    second job waits briefly, then gives up, so a slow day never overlaps the next one."""
+    scope = f" with schema prefix {schema_prefix!r}" if schema_prefix else ""
+    with advisory_lock(
+        target,
+        _prefix_key(JOB_LOCK_PROJECT_KEY, schema_prefix),
+        wait_seconds,
+        f"another `python -m ingest run-all` job{scope} is running on the {target.describe()}",
+    ) as lock:
+        yield lock
+
+
+def _prefix_key(project_key: int, schema_prefix: str) -> tuple[int, int]:
     # A stable 32-bit key per prefix (Python's hash() changes from process to process).
-    key = (RUN_LOCK_PROJECT_KEY, zlib.crc32(schema_prefix.encode()) - 2**31)
+    return (project_key, zlib.crc32(schema_prefix.encode()) - 2**31)
+
+
+@contextmanager
+def advisory_lock(
+    target: WarehouseTarget, key: tuple[int, int], wait_seconds: float, holder: str
+) -> Iterator[RunLock]:
+    """Hold a session advisory lock, waiting up to ``wait_seconds``; else RunLockedError
+    naming the ``holder``."""
     # Closing the session releases the lock, also after a crash.
     with target.session(keepalive=True) as conn:
         deadline = time.monotonic() + wait_seconds
@@ -222,11 +259,8 @@ def run_lock(
                 if cur.fetchone()[0]:
                     break
                 if time.monotonic() >= deadline:
-                    scope = f" with schema prefix {schema_prefix!r}" if schema_prefix else ""
                     raise RunLockedError(
-                        f"another `python -m ingest` run{scope} is loading into the "
-                        f"{target.describe()}; waited {wait_seconds:.0f} s — try again when it "
-                        "has finished"
+                        f"{holder}; waited {wait_seconds:.0f} s — try again when it has finished"
                     )
                 time.sleep(0.5)
         yield RunLock(conn, key, target.describe())
