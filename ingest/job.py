@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     from ingest.run import RunRequest
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-# Where `dbt build` runs: the repository the package was installed from (editable install).
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# The checkout the package was installed from (an editable install, as `make install` does).
+PACKAGE_CHECKOUT = Path(__file__).resolve().parents[1]
 # dbt writes its artefacts here (relative to the project), apart from interactive runs'.
 JOB_TARGET_PATH = "target/run-all"
 
@@ -68,22 +68,30 @@ def dbt_environment(env: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def project_root() -> Path:
+    """Where ``dbt build`` runs: the current directory when it holds the dbt project (a
+    container's working directory, a cron line's ``cd``), else the checkout of the package."""
+    for candidate in (Path.cwd(), PACKAGE_CHECKOUT):
+        if (candidate / "dbt_project.yml").exists():
+            return candidate
+    raise ConfigurationError(
+        f"no dbt_project.yml in {Path.cwd()} or {PACKAGE_CHECKOUT}: run-all runs from the "
+        "project's directory"
+    )
+
+
 def run_dbt_build(
-    as_of_date: str | None,
-    extra_args: Sequence[str] = (),
-    project_root: Path = PROJECT_ROOT,
-    env: dict[str, str] | None = None,
+    as_of_date: str | None, extra_args: Sequence[str] = (), env: dict[str, str] | None = None
 ) -> BuildResult:
     """``dbt build`` of the whole project, its output passed through, its results read back."""
-    if not (project_root / "dbt_project.yml").exists():
-        raise ConfigurationError(f"no dbt_project.yml in {project_root}")
-    target_path = project_root / JOB_TARGET_PATH
+    root = project_root()
+    target_path = root / JOB_TARGET_PATH
     results_file = target_path / "run_results.json"
     results_file.unlink(missing_ok=True)
     command = [dbt_executable(), "build", "--target-path", str(target_path), *extra_args]
     if as_of_date:
         command += ["--vars", json.dumps({"as_of_date": as_of_date})]
-    completed = subprocess.run(command, cwd=project_root, env=dbt_environment(env), check=False)
+    completed = subprocess.run(command, cwd=root, env=dbt_environment(env), check=False)
     return read_build_results(completed.returncode, results_file)
 
 
