@@ -50,8 +50,9 @@ ALERT_LOCK_KEY = 0x616C7274
 # Schemes whose URL carries its secrets in clear, and their encrypted form: like the sources'
 # http://, allowed to this machine only.
 _CLEARTEXT_SCHEMES = {"json": "jsons", "xml": "xmls", "form": "forms", "mailto": "mailtos"}
-# Schemes whose host part is a host (not a token), so a log line may name it.
-_HOST_SCHEMES = {*_CLEARTEXT_SCHEMES, *_CLEARTEXT_SCHEMES.values()}
+# Schemes whose host part is a host (not a token, as in slack://TOKEN_A/...), so a log line
+# may name it.
+_HOST_SCHEMES = {"http", "https", *_CLEARTEXT_SCHEMES, *_CLEARTEXT_SCHEMES.values()}
 
 
 @dataclass(frozen=True)
@@ -70,10 +71,12 @@ class AlertSettings:
         found: list[str] = []
         for url in self.urls:
             parts = urlsplit(url)
-            found += [url, unquote(parts.password or ""), f"{parts.path}?{parts.query}"]
+            # The path and query carry webhook tokens and extra credentials (+Authorization=).
+            found += [url, unquote(parts.password or ""), parts.path, parts.query]
+            found += [unquote(parts.path), unquote(parts.query)]
             if parts.scheme not in _HOST_SCHEMES:  # slack://TOKEN_A/TOKEN_B/...: all secret
-                found += [unquote(parts.netloc), unquote(parts.path)]
-        return [s for s in found if s and s != "?"]
+                found.append(unquote(parts.netloc))
+        return sorted({s for s in found if s.strip("/")}, key=len, reverse=True)
 
 
 def load_settings() -> AlertSettings:
