@@ -180,12 +180,18 @@ class Coursework:
                 course = self.courses[len(COMPLIANCE) + h % electives]
                 done.append((course, first + 1 + (h >> 16) % max(1, -first)))
         else:
-            # Consecutive electives from a hashed start: never one course twice (one key).
+            # Electives in turn from a hashed start; a course comes round again only on a day
+            # that gives its attempts (a pass, a failed try 3 days before) keys of their own.
             start = stable_hash(seed, "electives", employee)
-            for n in range(min(self.elective_completions, electives)):
+            taken: set[tuple[int, int]] = set()
+            for n in range(self.elective_completions):
                 h = stable_hash(seed, "elective", employee, n)
                 course = self.courses[len(COMPLIANCE) + (start + n) % electives]
-                done.append((course, first + 1 + (h >> 16) % max(1, -first)))
+                day = first + 1 + (h >> 16) % max(1, -first)
+                days = {(course.index, day + shift) for shift in (-3, 0, 3)}
+                if not days & taken:
+                    taken |= days
+                    done.append((course, day))
         return [(course, day) for course, day in done if day < 0]
 
     def _attempts(
