@@ -40,17 +40,20 @@ test: install
 	$(MAKE) --no-print-directory lint
 
 lint: warehouse-up
-	$(BIN)/ruff check ingest tests scripts
-	$(BIN)/ruff format --check ingest tests scripts
+	$(BIN)/ruff check ingest tests scripts benchmarks
+	$(BIN)/ruff format --check ingest tests scripts benchmarks
 	$(BIN)/sqlfluff lint dbt_project
 
 format: install
-	$(BIN)/ruff format ingest tests scripts
-	$(BIN)/ruff check --fix ingest tests scripts
+	$(BIN)/ruff format ingest tests scripts benchmarks
+	$(BIN)/ruff check --fix ingest tests scripts benchmarks
 	$(BIN)/sqlfluff fix dbt_project
 
+# Loads, their floors, memory, an incremental day and dbt at scale, in one run on its own
+# warehouse and sandboxes (~15 minutes); writes benchmarks/results.json and results.md.
+# Smaller: BENCH_SF_USERS=20000 BENCH_COMPLETIONS=200000 make bench (README: Performance).
 bench: install
-	@echo "no benchmarks yet: the loader benchmark arrives with the performance issue"
+	$(BIN)/python -m benchmarks
 
 # The reliability suite, fast and slow parts, and the slow whole-job runs; ends with the
 # table of faults, bad inputs, attacks and secret scans that README quotes.

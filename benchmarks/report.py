@@ -1,0 +1,211 @@
+"""results.json and the Markdown table README quotes, with each target's PASS or GAP."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from benchmarks.figures import value
+
+RSS_LIMIT_MB = 300
+RATIO_TARGET = 0.35
+FLAT_MEMORY = 0.10
+DAILY_DBT_SHARE = 0.25
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    goal: str
+    measured: Callable[[dict[str, Any]], float | None]
+    holds: Callable[[float], bool]
+    unit: str = ""
+
+
+def _get(results: dict[str, Any], *path: str) -> Any:
+    node: Any = results
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return value(node) if isinstance(node, dict) and "value" in node else node
+
+
+def _rss_growth(results: dict[str, Any]) -> float | None:
+    small = _get(results, "big", "salesforce_full", "peak_rss")
+    large = _get(results, "memory", "salesforce_full", "peak_rss")
+    return None if not small or large is None else large / small - 1
+
+
+def _peak_rss(results: dict[str, Any]) -> float | None:
+    found = [
+        _get(results, *path, "peak_rss")
+        for path in (
+            ("big", "salesforce_full"),
+            ("big", "successfactors_full"),
+            ("big", "incremental_day"),
+            ("memory", "salesforce_full"),
+            ("learning", "learning_full"),
+            ("learning", "daily_load"),
+        )
+    ]
+    numbers = [f for f in found if f is not None]
+    return max(numbers) if numbers else None
+
+
+TARGETS = (
+    Target(
+        "floor/ingest, Salesforce users",
+        f">= {RATIO_TARGET}",
+        lambda r: _get(r, "big", "salesforce_floor", "ratio_floor_to_ingest"),
+        lambda v: v >= RATIO_TARGET,
+    ),
+    Target(
+        "floor/ingest, SuccessFactors users",
+        f">= {RATIO_TARGET}",
+        lambda r: _get(r, "big", "successfactors_floor", "ratio_floor_to_ingest"),
+        lambda v: v >= RATIO_TARGET,
+    ),
+    Target(
+        "loader peak RSS, any run",
+        f"< {RSS_LIMIT_MB} MB",
+        _peak_rss,
+        lambda v: v < RSS_LIMIT_MB,
+        " MB",
+    ),
+    Target(
+        "peak RSS growth, N to 5N Salesforce users",
+        f"<= {FLAT_MEMORY:.0%}",
+        _rss_growth,
+        lambda v: v <= FLAT_MEMORY,
+        " (share)",
+    ),
+    Target(
+        "daily dbt build / first build",
+        f"<= {DAILY_DBT_SHARE:.0%}",
+        lambda r: _get(r, "learning", "dbt", "daily_share_of_first"),
+        lambda v: v <= DAILY_DBT_SHARE,
+        " (share)",
+    ),
+)
+
+
+def judge(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each target with its measured figure and PASS, GAP or n/a (not measured)."""
+    judged = []
+    for target in TARGETS:
+        measured = target.measured(results)
+        status = "n/a" if measured is None else ("PASS" if target.holds(measured) else "GAP")
+        judged.append(
+            {"target": target.name, "goal": target.goal, "measured": measured, "status": status}
+        )
+    return judged
+
+
+def _n(number: Any, digits: int = 0) -> str:
+    if number is None:
+        return "n/a"
+    if isinstance(number, float) and digits:
+        return f"{number:,.{digits}f}"
+    return f"{round(number):,}"
+
+
+def render_markdown(results: dict[str, Any]) -> str:
+    """The tables README quotes: loads beside their floors, memory, the daily run, dbt, and
+    the targets."""
+
+    def g(*path: str) -> Any:
+        return _get(results, *path)
+
+    s = results.get("settings", {})
+    lines = [
+        f"Measured by `make bench` on {results.get('machine', {}).get('summary', '?')}, "
+        f"{results.get('generated_at', '?')}; one run, one machine, one Postgres.",
+        "",
+        "| load (full, `python -m ingest`) | rows | wall s | rows/s | requests | peak RSS MB "
+        "| floor s (fetch+parse + COPY) | floor/ingest |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for label, load, floor in (
+        ("Salesforce users", ("big", "salesforce_full"), ("big", "salesforce_floor")),
+        (
+            "SuccessFactors users + org units",
+            ("big", "successfactors_full"),
+            ("big", "successfactors_floor"),
+        ),
+        (
+            "Learning (to-do lists + histories)",
+            ("learning", "learning_full"),
+            ("learning", "learning_floor"),
+        ),
+    ):
+        floor_cell = (
+            f"{_n(g(*floor, 'seconds'), 1)} ({_n(g(*floor, 'fetch_parse_seconds'), 1)} + "
+            f"{_n(g(*floor, 'copy_seconds'), 1)})"
+        )
+        lines.append(
+            f"| {label} | {_n(g(*load, 'rows'))} | {_n(g(*load, 'seconds'), 1)} "
+            f"| {_n(g(*load, 'rows_per_second'))} | {_n(g(*load, 'requests'))} "
+            f"| {_n(g(*load, 'peak_rss'))} | {floor_cell} "
+            f"| {_n(g(*floor, 'ratio_floor_to_ingest'), 3)} |"
+        )
+    lines += [
+        "",
+        "| other figures | value |",
+        "|---|---:|",
+        f"| sandbox serving rate, Salesforce (bare client alone) "
+        f"| {_n(g('big', 'salesforce_floor', 'sandbox_rows_per_second'))} rows/s, "
+        f"{_n(g('big', 'salesforce_floor', 'sandbox_requests_per_second'), 1)} requests/s |",
+        f"| sandbox serving rate, SuccessFactors | "
+        f"{_n(g('big', 'successfactors_floor', 'sandbox_rows_per_second'))} rows/s |",
+        f"| sandbox serving rate, Learning ({s.get('learning_workers', 4)} in flight) | "
+        f"{_n(g('learning', 'learning_floor', 'sandbox_requests_per_second'), 1)} requests/s |",
+        f"| sandbox start-up, {_n(g('big', 'sandbox', 'scale'))} / "
+        f"{_n(g('memory', 'scale'))} Salesforce users "
+        f"| {_n(g('big', 'sandbox', 'startup_seconds'), 1)} s / "
+        f"{_n(g('memory', 'sandbox_startup_seconds'), 1)} s |",
+        f"| peak RSS, Salesforce full load at N = {_n(g('big', 'sandbox', 'scale'))} "
+        f"and {_n(g('memory', 'scale'))} | {_n(g('big', 'salesforce_full', 'peak_rss'))} MB / "
+        f"{_n(g('memory', 'salesforce_full', 'peak_rss'))} MB |",
+        f"| incremental day (1 simulated day, Salesforce + SuccessFactors) "
+        f"| {_n(g('big', 'incremental_day', 'rows'))} rows, "
+        f"{_n(g('big', 'incremental_day', 'requests'))} requests, "
+        f"{_n(g('big', 'incremental_day', 'seconds'), 1)} s "
+        f"({_n(100 * (g('big', 'incremental_day', 'seconds_share_of_full') or 0), 1)}% "
+        "of the full loads) |",
+        f"| dbt build on the Learning data set: first / daily (after one simulated day) "
+        f"| {_n(g('learning', 'dbt', 'first_build_seconds'), 1)} s / "
+        f"{_n(g('learning', 'dbt', 'daily_build_seconds'), 1)} s "
+        f"({_n(100 * (g('learning', 'dbt', 'daily_share_of_first') or 0), 1)}%) |",
+    ]
+    for row in (results.get("learning_requests_per_day") or {}).values():
+        how = "" if row["method"] == "measured" else f" ({row['method']})"
+        lines.append(
+            f"| Learning requests per daily run, {_n(value(row['employees']))} employees{how} "
+            f"| {_n(value(row['requests']))} |"
+        )
+    lines += [
+        "",
+        "| target | goal | measured | status |",
+        "|---|---|---:|---|",
+    ]
+    for row in results.get("targets", judge(results)):
+        measured = row["measured"]
+        shown = "n/a" if measured is None else f"{measured:.3g}"
+        lines.append(f"| {row['target']} | {row['goal']} | {shown} | {row['status']} |")
+    slowest = g("learning", "dbt", "slowest_first") or []
+    if slowest:
+        lines += ["", "Ten slowest dbt nodes, first build (daily build):", ""]
+        daily = {
+            item["model"]: value(item["seconds"])
+            for item in g("learning", "dbt", "slowest_daily") or []
+        }
+        lines += ["| model | first s | daily s |", "|---|---:|---:|"]
+        for item in slowest:
+            name = item["model"]
+            lines.append(
+                f"| {name.split('.', 2)[-1]} | {_n(value(item['seconds']), 1)} "
+                f"| {_n(daily.get(name), 1)} |"
+            )
+    return "\n".join(lines) + "\n"
