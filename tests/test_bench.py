@@ -1,0 +1,84 @@
+"""``make bench``'s pieces at tiny size: the floor client against a sandbox, the table."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.figures import fig
+from benchmarks.report import judge, render_markdown
+from ingest.sandbox import Sandbox
+from tests.support import REPO_ROOT
+
+
+@pytest.mark.parametrize(
+    ("source", "table", "expected_rows"),
+    [("salesforce", "salesforce_users", 200), ("successfactors", "successfactors_users", 240)],
+)
+def test_the_floor_client_reads_every_page_and_writes_every_row(
+    tmp_path: Path, source: str, table: str, expected_rows: int
+):
+    with Sandbox(seed=5, scale="small") as sandbox:
+        settings = tmp_path / "settings.json"
+        settings.write_text(json.dumps(sandbox.source_config()[source]))
+        args = ["--settings", str(settings), "--out-dir", str(tmp_path / "out")]
+        done = subprocess.run(
+            [sys.executable, "-m", "benchmarks.floor", source, *args],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["rows"][table] == expected_rows
+    assert report["requests"] >= 1 and report["fetch_parse_seconds"] > 0
+    with (tmp_path / "out" / f"{table}.csv").open(encoding="utf-8") as data:
+        rows = list(csv.reader(data))
+    assert len(rows) == expected_rows
+    assert all(len(row) == len(report["columns"][table]) for row in rows)
+
+
+def _results(ingest_seconds: float, daily_dbt: float) -> dict:
+    load = {
+        "seconds": fig(ingest_seconds, "s"),
+        "rows": fig(1000, "rows"),
+        "peak_rss": fig(120.0, "MB"),
+    }
+    return {
+        "big": {
+            "salesforce_full": load,
+            "salesforce_floor": {
+                "seconds": fig(1.0, "s"),
+                "ratio_floor_to_ingest": fig(1.0 / ingest_seconds, "ratio"),
+            },
+        },
+        "memory": {"salesforce_full": {**load, "peak_rss": fig(125.0, "MB")}},
+        "learning": {"dbt": {"daily_share_of_first": fig(daily_dbt, "ratio")}},
+    }
+
+
+def test_targets_pass_or_show_a_gap_and_unmeasured_ones_say_so():
+    by_name = {row["target"]: row for row in judge(_results(ingest_seconds=2.0, daily_dbt=0.6))}
+    assert by_name["floor/ingest, Salesforce users"]["status"] == "PASS"
+    assert by_name["peak RSS growth, N to 5N Salesforce users"]["status"] == "PASS"
+    assert by_name["daily dbt build / first build"]["status"] == "GAP"
+    assert by_name["floor/ingest, SuccessFactors users"]["status"] == "n/a"
+    slow = {row["target"]: row for row in judge(_results(ingest_seconds=10.0, daily_dbt=0.2))}
+    assert slow["floor/ingest, Salesforce users"]["status"] == "GAP"
+    assert slow["daily dbt build / first build"]["status"] == "PASS"
+
+
+def test_the_markdown_table_shows_each_figure_and_target():
+    results = _results(ingest_seconds=4.0, daily_dbt=0.2)
+    results["targets"] = judge(results)
+    table = render_markdown(results)
+    assert "| Salesforce users | 1,000 | 4.0 |" in table
+    assert "| floor/ingest, Salesforce users | >= 0.35 | 0.25 | GAP |" in table
+    assert "| daily dbt build / first build | <= 25% | 0.2 | PASS |" in table
