@@ -23,6 +23,8 @@ class DbtBuild:
     nodes: int
     # (unique_id, seconds) of the slowest models and snapshots, slowest first.
     slowest: list[tuple[str, float]] = field(default_factory=list)
+    # unique_id -> seconds of every model and snapshot.
+    times: dict[str, float] = field(default_factory=dict)
 
 
 def dbt_build(
@@ -46,7 +48,8 @@ def dbt_build(
         cwd=REPO_ROOT,
     ).check()
     results = json.loads((target / "run_results.json").read_text())["results"]
-    return DbtBuild(finished.seconds, len(results), slowest_models(results))
+    times = dict(slowest_models(results, count=len(results)))
+    return DbtBuild(finished.seconds, len(results), slowest_models(results), times)
 
 
 def slowest_models(results: list[dict[str, Any]], count: int = SLOWEST) -> list[tuple[str, float]]:
