@@ -26,7 +26,6 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import apprise
 import dlt
 from psycopg2 import sql
 
@@ -129,6 +128,8 @@ def _url_list(value: Any) -> tuple[str, ...]:
 def _check_url(position: int, url: str) -> None:
     """A URL Apprise understands; cleartext schemes to this machine only. Errors name the
     entry by position and scheme: the URL itself is a secret."""
+    import apprise  # here: its import and plugin scan cost every run ~1 s, alerts or not
+
     scheme = urlsplit(url).scheme.lower() or "(none)"
     plugin = apprise.Apprise.instantiate(url, suppress_exceptions=True)
     if plugin is None:
@@ -372,6 +373,8 @@ class Alerts:
         self, channel: Channel, kind: str, subject: str, body: str
     ) -> tuple[Channel, bool]:
         """One channel; a failure is one log line naming the channel (never its URL)."""
+        import apprise
+
         notifier = apprise.Apprise()
         notifier.add(channel.url)
         notify_type = (

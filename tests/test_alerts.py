@@ -392,10 +392,11 @@ def test_a_failed_loader_run_alerts_and_keeps_its_exit_code(
     result = run_cli(["--sources", "salesforce"], env, timeout=120)
 
     assert result.returncode == 1, result.stderr
+    sent = "alert sent to 2 of 2 channel(s): peoplestack: loader run FAILED"
+    assert sent in result.stderr, result.stderr  # else the failed channel's line says why
     assert len(webhook.received) == 1  # type: ignore[attr-defined]
     assert webhook.received[0][1]["text"].startswith("peoplestack: loader run FAILED")  # type: ignore[attr-defined]
     assert [m["Subject"] for m in inbox.messages] == ["peoplestack: loader run FAILED"]
-    assert "alert sent to 2 of 2 channel(s): peoplestack: loader run FAILED" in result.stderr
     output = result.stdout + result.stderr
     for secret in (WEBHOOK_TOKEN, SMTP_PASSWORD, "sf-client-secret-123456"):
         assert secret not in output
