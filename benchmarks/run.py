@@ -50,7 +50,9 @@ def measure(settings: BenchSettings, warehouse: BenchWarehouse) -> dict[str, Any
         started = time.perf_counter()
         print(f"bench: {name} ...", flush=True)
         results[name] = step(settings, warehouse, work)
-        print(f"bench: {name} done in {time.perf_counter() - started:.0f} s", flush=True)
+        took = time.perf_counter() - started
+        results.setdefault("phase_seconds", {})[name] = {"value": round(took), "unit": "s"}
+        print(f"bench: {name} done in {took:.0f} s", flush=True)
     return results
 
 
