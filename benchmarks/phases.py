@@ -216,7 +216,8 @@ def _learning_day(day: LoadRun, employees: int) -> dict[str, Any]:
     for name, row in learning.items():
         for column, number in row.items():
             known = ("rows_extracted", "rows_loaded", "rows_rejected", "rows_duplicate")
-            if isinstance(number, int) and column not in (*known, "api_requests"):
+            learners = column.startswith("learners_") and number is not None
+            if learners or (isinstance(number, int) and column not in (*known, "api_requests")):
                 counters[f"{name.split('.', 1)[1]}.{column}"] = number
     return {
         "employees": fig(employees, "employees"),
