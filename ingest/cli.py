@@ -196,12 +196,24 @@ def _status_lines(rows: list[tuple]) -> Iterator[str]:
             if error:
                 yield f"    error: {error}"
         if source:
-            rstatus, extracted, loaded, rejected, requests, new = counts
+            rstatus, extracted, loaded, rejected, requests, new, *learners = counts
             extra = f", new columns: {new}" if new else ""
             yield (
                 f"    {source}.{resource}: {rstatus}, {extracted} extracted, {loaded} loaded, "
                 f"{rejected} rejected, {requests} requests{extra}"
             )
+            yield from _learner_lines(*learners)
+
+
+def _learner_lines(
+    refreshed: int | None, total: int | None, oldest: datetime | None, warning: str | None
+) -> Iterator[str]:
+    """A per-learner resource's coverage: learners read, the oldest last read, a warning."""
+    if refreshed is not None:
+        since = f"; oldest last read {oldest:%Y-%m-%d %H:%M} UTC" if oldest else ""
+        yield f"      {refreshed} of {total} learner(s) read{since}"
+    if warning:
+        yield f"      warning: {warning}"
 
 
 def _warehouse(action: str) -> int:

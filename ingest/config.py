@@ -43,6 +43,14 @@ class RunOptions:
     request_timeout_seconds: float = 60.0
     learning_concurrency: int = 4
     learning_min_interval_seconds: float = 0.5
+    # Learning is read per learner (two requests each): a run reads those whose Employee
+    # Central record changed or who are new, those with an assignment due within
+    # learning_due_soon_days, and a rotating sweep so that every learner is read at least
+    # every learning_full_sweep_days (0: every learner every run); at most
+    # learning_request_budget requests per run (0: no limit). See learning.plan_reads.
+    learning_request_budget: int = 12_000
+    learning_full_sweep_days: float = 7.0
+    learning_due_soon_days: float = 14.0
     page_size: int = 0  # records asked per page; 0 = each API's maximum (2,000 and 1,000)
     # No run goes on longer than this: a stuck API must not hold the run lock for days.
     run_deadline_minutes: float = 360.0
@@ -166,6 +174,9 @@ _LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
     "request_timeout_seconds": (0, False),
     "learning_concurrency": (1, True),
     "learning_min_interval_seconds": (0, True),
+    "learning_request_budget": (0, True),  # 0: no limit
+    "learning_full_sweep_days": (0, True),  # 0: every learner every run
+    "learning_due_soon_days": (0, True),
     "page_size": (1, True),  # when set; unset means each API's maximum
     "run_deadline_minutes": (0, False),
 }

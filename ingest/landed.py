@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from psycopg2 import sql
 from psycopg2.extensions import cursor
 
@@ -35,6 +38,51 @@ class WarehouseLanded:
                 )
             )
             return [value for (value,) in cur.fetchall()]
+
+    def newest(
+        self,
+        source: str,
+        table: str,
+        key: str,
+        column: str,
+        *,
+        equals: Mapping[str, str] | None = None,
+        between: tuple[str, Any, Any] | None = None,
+    ) -> dict[str, Any] | None:
+        """Per ``key``, the greatest ``column`` of the rows of completed loads that match
+        ``equals`` and lie within ``between`` (inclusive); None when the table does not exist."""
+        schema = self._options.schema(registry.get(source).raw_schema)
+        conditions = [
+            sql.SQL("t._dlt_load_id in (select load_id from {loads} where status = 0)").format(
+                loads=sql.Identifier(schema, "_dlt_loads")
+            )
+        ]
+        params: list[Any] = []
+        for name, value in (equals or {}).items():
+            conditions.append(sql.SQL("t.{} = %s").format(sql.Identifier(name)))
+            params.append(value)
+        if between is not None:
+            name, low, high = between
+            conditions.append(sql.SQL("t.{} between %s and %s").format(sql.Identifier(name)))
+            params.extend([low, high])
+        with self._target.transaction() as cur:
+            if not _table_exists(cur, schema, table):
+                return None
+            if not _table_exists(cur, schema, "_dlt_loads"):
+                return {}
+            cur.execute(
+                sql.SQL(
+                    "select t.{key}, max(t.{column}) from {table} as t where {conditions}"
+                    " group by t.{key}"
+                ).format(
+                    key=sql.Identifier(key),
+                    column=sql.Identifier(column),
+                    table=sql.Identifier(schema, table),
+                    conditions=sql.SQL(" and ").join(conditions),
+                ),
+                params,
+            )
+            return {value: newest for value, newest in cur.fetchall()}
 
     def ever_loaded(self, source: str) -> bool:
         """Whether any of the source's raw tables exists (it has run here before)."""

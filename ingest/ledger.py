@@ -17,6 +17,7 @@ from psycopg2 import sql
 from ingest.accounting import ResourceCounters
 from ingest.errors import RunLockedError, RunLockLostError
 from ingest.redaction import redact
+from ingest.sources.source import LearnerCoverage
 from ingest.target import WarehouseTarget
 
 # Postgres advisory locks are keyed by two 32-bit integers: the project's (any fixed number,
@@ -70,6 +71,15 @@ class Ledger:
                     error text,
                     primary key (run_id, source, resource)
                 );
+                -- Per-learner resources (Learning): how many learners the run read, of how
+                -- many, how many were never read, the oldest last read among all once the
+                -- run's reads landed, and what the request budget left unread.
+                alter table {schema}.ingest_run_resources
+                    add column if not exists learners_refreshed bigint,
+                    add column if not exists learners_total bigint,
+                    add column if not exists learners_never_read bigint,
+                    add column if not exists learners_oldest_read_at timestamptz,
+                    add column if not exists warning text;
                 """
             ).format(schema=schema)
         )
@@ -108,11 +118,16 @@ class Ledger:
         api_requests: int,
         new_columns: list[str],
         error: str | None,
+        coverage: LearnerCoverage | None = None,
+        coverage_landed: bool = False,
     ) -> None:
+        """One resource's row; a coverage's learner counts only when its reads landed."""
+        landed = coverage if coverage_landed else None
         self._execute(
             sql.SQL(
                 "insert into {}.ingest_run_resources values"
-                " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+                " %s, %s, %s, %s, %s)"
             ).format(sql.Identifier(self._schema)),
             (
                 run_id,
@@ -129,6 +144,11 @@ class Ledger:
                 ",".join(new_columns) or None,
                 json.dumps(counters.reject_reasons) if counters.reject_reasons else None,
                 redact(error) if error else None,
+                landed.refreshed if landed else None,
+                landed.total if landed else None,
+                landed.never_read if landed else None,
+                landed.oldest_read_at if landed else None,
+                coverage.warning if coverage else None,
             ),
         )
 
@@ -149,7 +169,12 @@ class Ledger:
                     """
                     select r.run_id, r.started_at, r.finished_at, r.status, r.error,
                            x.source, x.resource, x.status, x.rows_extracted, x.rows_loaded,
-                           x.rows_rejected, x.api_requests, x.new_columns
+                           x.rows_rejected, x.api_requests, x.new_columns,
+                           -- by name from the row: a ledger older than these columns has none
+                           (to_jsonb(x) ->> 'learners_refreshed')::bigint,
+                           (to_jsonb(x) ->> 'learners_total')::bigint,
+                           (to_jsonb(x) ->> 'learners_oldest_read_at')::timestamptz,
+                           to_jsonb(x) ->> 'warning'
                     from (select * from {s}.ingest_runs order by started_at desc limit %s) as r
                     left join {s}.ingest_run_resources as x on x.run_id = r.run_id
                     order by r.started_at desc, x.source, x.resource

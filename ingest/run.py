@@ -31,7 +31,7 @@ from ingest.progress import Reporter
 from ingest.quality import FAILED, SUCCESS, SUCCESS_WITH_REJECTS, verdict
 from ingest.sources import registry
 from ingest.sources.incremental import raw_resource
-from ingest.sources.source import ResourceSpec, Source
+from ingest.sources.source import LearnerCoverage, ResourceSpec, Source
 from ingest.target import WarehouseTarget, ensure_reachable, resolve_target
 
 DRY_RUN = "DRY_RUN"
@@ -55,6 +55,8 @@ class ResourceResult:
     status: str = SUCCESS
     error: str | None = None
     new_columns: list[str] = field(default_factory=list)
+    # Which learners it read (per-learner resources only); ``refreshed`` counts once loaded.
+    coverage: LearnerCoverage | None = None
 
     @property
     def loaded(self) -> int:
@@ -224,6 +226,8 @@ def _run_locked(run: _Run, sources: list[Source]) -> int:
                 api_requests=outcome.counters.api_requests,
                 new_columns=outcome.new_columns,
                 error=outcome.error,
+                coverage=outcome.coverage,
+                coverage_landed=outcome.status in (SUCCESS, SUCCESS_WITH_REJECTS),
             )
     status = worst([r.status for r in results])
     errors = "; ".join(f"{r.source}: {e}" for r in results for e in r.errors)
@@ -304,6 +308,7 @@ def _extract_judge_load(
         pipeline.extract(_dlt_resource(run, source, spec, counters))
     finally:
         counters.api_requests = spec.requests_made()
+        outcome.coverage = spec.coverage() if spec.coverage is not None else None
     pipeline.normalize()
     options = run.options
     outcome.status = verdict(
@@ -342,6 +347,7 @@ def _dlt_resource(
         since=run.request.since,
         progress=run.reporter.progress,
         dedup_horizon=spec.dedup_horizon,
+        companions={table: source.tables[table] for table in spec.companions},
     )
 
 
@@ -369,6 +375,8 @@ def _report_resource(reporter: Reporter, name: str, outcome: ResourceResult) -> 
         loaded=outcome.loaded,
         rejected=counters.rejected,
     )
+    if outcome.coverage is not None:
+        _report_coverage(reporter, name, outcome, outcome.coverage)
     if outcome.new_columns:
         reporter.event(
             "schema_changed",
@@ -383,6 +391,34 @@ def _report_resource(reporter: Reporter, name: str, outcome: ResourceResult) -> 
             f"{name}.{counters.resource}: FAILED — {outcome.error}",
             source=name,
             resource=counters.resource,
+        )
+
+
+def _report_coverage(
+    reporter: Reporter, name: str, outcome: ResourceResult, coverage: LearnerCoverage
+) -> None:
+    """How many learners a per-learner resource read, and what its budget left unread."""
+    resource = outcome.counters.resource
+    if outcome.status in (SUCCESS, SUCCESS_WITH_REJECTS):
+        oldest = coverage.oldest_read_at
+        reporter.event(
+            "learners_read",
+            f"{name}.{resource}: {coverage.refreshed} of {coverage.total} learner(s) read; "
+            + (f"{coverage.never_read} never read yet, " if coverage.never_read else "")
+            + (f"the oldest last read at {oldest:%Y-%m-%d %H:%M} UTC" if oldest else "none read"),
+            source=name,
+            resource=resource,
+            learners_refreshed=coverage.refreshed,
+            learners_total=coverage.total,
+            learners_never_read=coverage.never_read,
+            oldest_read_at=oldest.isoformat() if oldest else None,
+        )
+    if coverage.warning:
+        reporter.event(
+            "learning_budget_short",
+            f"{name}.{resource}: WARNING — {coverage.warning}",
+            source=name,
+            resource=resource,
         )
 
 

@@ -20,6 +20,9 @@ from ingest.errors import PeoplestackError
 # The sandbox answers Learning calls unthrottled so the demo's 6,000 learners take seconds,
 # not the ~100 minutes SAP's throttle would impose; a configured interval still wins.
 LEARNING_INTERVAL_SECONDS = 0.0
+# The demo's simulated days pass minutes apart, too fast for a sweep timed by the clock:
+# every learner is read on each of them (a configured value still wins).
+LEARNING_FULL_SWEEP_DAYS = 0.0
 STOP_WAIT_SECONDS = 10
 
 
@@ -44,7 +47,10 @@ def sandbox_tenant(seed: int, scale: str, day: int) -> Iterator[Given]:
         url = _announced_url(process)
         yield Given(
             sources=_source_settings(url),
-            run_options={"learning_min_interval_seconds": LEARNING_INTERVAL_SECONDS},
+            run_options={
+                "learning_min_interval_seconds": LEARNING_INTERVAL_SECONDS,
+                "learning_full_sweep_days": LEARNING_FULL_SWEEP_DAYS,
+            },
         )
     finally:
         _stop(process)

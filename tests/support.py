@@ -112,13 +112,15 @@ def run_cli(
 
 def loader_env(database: Database, sandbox: Sandbox, **ingest: str) -> dict[str, str]:
     """The environment a user would export: warehouse, the sandbox tenant's settings, and
-    ``INGEST__*`` run options (quick retries; Learning's throttle off unless asked)."""
+    ``INGEST__*`` run options (quick retries; Learning's throttle off, and every learner
+    read every run — simulated days pass in seconds, too fast for the sweep — unless asked)."""
     env = dict(database.env)
     for source, values in sandbox.source_config().items():
         for key, value in values.items():
             env[f"SOURCES__{source.upper()}__{key.upper()}"] = str(value)
     env["INGEST__REQUEST_BACKOFF_FACTOR"] = "0.05"
     ingest.setdefault("learning_min_interval_seconds", "0")
+    ingest.setdefault("learning_full_sweep_days", "0")
     for key, value in ingest.items():
         env[f"INGEST__{key.upper()}"] = value
     return env

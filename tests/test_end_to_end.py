@@ -87,6 +87,8 @@ def job(postgres_server: LocalWarehouse, tmp_path_factory: pytest.TempPathFactor
             for key, value in values.items():
                 env[f"SOURCES__{source.upper()}__{key.upper()}"] = str(value)
         env["INGEST__LEARNING_MIN_INTERVAL_SECONDS"] = "0"
+        # Simulated days pass in seconds: every learner is read each day (no sweep).
+        env["INGEST__LEARNING_FULL_SWEEP_DAYS"] = "0"
         running = Job(
             database, sandbox, sandbox.world.company, tmp_path_factory.mktemp("dbt-target")
         )

@@ -191,6 +191,8 @@ def _play(scenario: Scenario, server: LocalWarehouse, target_dir: Path) -> Outco
                 for key, value in values.items():
                     env[f"SOURCES__{source.upper()}__{key.upper()}"] = str(value)
         env["INGEST__LEARNING_MIN_INTERVAL_SECONDS"] = "0"
+        # Simulated days pass in seconds: every learner is read each day (no sweep).
+        env["INGEST__LEARNING_FULL_SWEEP_DAYS"] = "0"
         for day in scenario.days:
             sandbox.set_day(day)
             outcome.ingests.append(run_cli(["--log-format", "plain"], env))

@@ -55,6 +55,15 @@ class Rejected:
 
 
 @dataclass(frozen=True)
+class Companion:
+    """A row for another of the source's tables, landed in the resource's own load (so only
+    when its rows land): Learning's record of which learners it read."""
+
+    table: str
+    row: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class Window:
     """Which changes a run asks for: everything (``start`` None) or those at/after ``start``."""
 
@@ -85,7 +94,7 @@ def raw_resource(
     table: str,
     columns: Mapping[str, Mapping[str, Any]],
     contract: RecordContract,
-    fetch: Callable[[Window], Iterator[list[dict[str, Any] | Rejected]]],
+    fetch: Callable[[Window], Iterator[list[dict[str, Any] | Rejected | Companion]]],
     flatten: Callable[[dict[str, Any]], dict[str, Any]],
     counters: ResourceCounters,
     overlap: timedelta,
@@ -93,11 +102,14 @@ def raw_resource(
     since: datetime | None = None,
     progress: Callable[[ResourceCounters], None] | None = None,
     dedup_horizon: timedelta | bool | None = True,
+    companions: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None,
 ) -> DltResource:
     """A dlt resource appending every new version of ``table`` and its rejects.
 
     ``dedup_horizon``: how far behind the newest cursor versions are remembered to skip
     re-reads (True: the overlap; None: remember every key, for small sets without a cursor).
+    ``companions``: the declared columns of the other tables the fetch sends ``Companion``
+    rows to (append-only, with the loader's columns).
     """
     horizon = overlap if dedup_horizon is True else None
     if isinstance(dedup_horizon, timedelta):
@@ -121,6 +133,17 @@ def raw_resource(
         overlap=overlap,
         full_refresh=full_refresh,
         since=since,
+        companion_hints={
+            other: dlt.mark.make_hints(
+                table_name=other,
+                write_disposition="append",
+                columns={
+                    **{column: {"nullable": True, **hint} for column, hint in declared.items()},
+                    **LOADER_COLUMNS,
+                },
+            )
+            for other, declared in (companions or {}).items()
+        },
     )
 
     def records() -> Iterator[Any]:
@@ -142,7 +165,7 @@ class _Spec(NamedTuple):
 
     name: str
     contract: RecordContract
-    fetch: Callable[[Window], Iterator[list[dict[str, Any] | Rejected]]]
+    fetch: Callable[[Window], Iterator[list[dict[str, Any] | Rejected | Companion]]]
     flatten: Callable[[dict[str, Any]], dict[str, Any]]
     counters: ResourceCounters
     progress: Callable[[ResourceCounters], None] | None
@@ -151,6 +174,7 @@ class _Spec(NamedTuple):
     overlap: timedelta
     full_refresh: bool
     since: datetime | None
+    companion_hints: Mapping[str, Any]
 
 
 def _versions(spec: _Spec) -> Iterator[Any]:
@@ -170,11 +194,20 @@ def _versions(spec: _Spec) -> Iterator[Any]:
     yield dlt.mark.with_hints(
         dlt.mark.materialize_table_schema(), REJECTS_HINTS, create_table_variant=True
     )
+    for hints in spec.companion_hints.values():
+        yield dlt.mark.with_hints(
+            dlt.mark.materialize_table_schema(), hints, create_table_variant=True
+        )
     memory = _VersionMemory(state, spec.horizon, spec.full_refresh)
     for page in spec.fetch(window):
         counters.pages += 1
         accepted, rejects = [], []
+        companions: dict[str, list[dict[str, Any]]] = {}
         for record in page:
+            if isinstance(record, Companion):  # not a record of this resource: not counted
+                row = {**record.row, "_extracted_at": extracted_at}
+                companions.setdefault(record.table, []).append(row)
+                continue
             counters.extracted += 1
             row, reason = _judge(record, spec.contract, spec.flatten, memory)
             if row is not None:
@@ -191,6 +224,9 @@ def _versions(spec: _Spec) -> Iterator[Any]:
             yield dlt.mark.with_hints(accepted, table_hints, create_table_variant=True)
         if rejects:
             yield dlt.mark.with_hints(rejects, REJECTS_HINTS, create_table_variant=True)
+        for other, rows in companions.items():
+            hints = spec.companion_hints[other]
+            yield dlt.mark.with_hints(rows, hints, create_table_variant=True)
         if spec.progress is not None:
             spec.progress(counters)
     memory.save(state)

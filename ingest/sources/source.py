@@ -11,25 +11,55 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from ingest.config import RunOptions
 from ingest.quality import RecordContract
-from ingest.sources.incremental import Rejected, Window
+from ingest.sources.incremental import Companion, Rejected, Window
 
 ColumnHints = Mapping[str, Mapping[str, Any]]
-Row = dict[str, Any] | Rejected
+Row = dict[str, Any] | Rejected | Companion
 
 
 class Landed(Protocol):
-    """Read access to what other sources have landed (Learning reads Employee Central's
-    employees); the run supplies it, so a source module never opens the warehouse."""
+    """Read access to what sources have landed (Learning reads Employee Central's employees,
+    its own assignments and its record of reads); the run supplies it, so a source module
+    never opens the warehouse. Only rows of completed loads count."""
 
     def keys(self, source: str, table: str, key: str) -> list[str] | None:
         """Every ``key`` of ``source``'s ``table``, the most recently landed first; None when
         that table has never been created (the source never ran here)."""
         ...
+
+    def newest(
+        self,
+        source: str,
+        table: str,
+        key: str,
+        column: str,
+        *,
+        equals: Mapping[str, str] | None = None,
+        between: tuple[str, Any, Any] | None = None,
+    ) -> dict[str, Any] | None:
+        """Per ``key``, the greatest ``column`` among the table's rows whose ``equals``
+        columns have those values and whose ``between`` column lies in [low, high]; None
+        when the table has never been created."""
+        ...
+
+
+@dataclass(frozen=True)
+class LearnerCoverage:
+    """Which part of the workforce a per-learner resource read in a run, for the report and
+    the ledger (Learning reads some learners per run, not all)."""
+
+    refreshed: int  # learners read this run
+    total: int  # learners Employee Central has landed
+    never_read: int  # learners left unread who were never read (new ones over the budget)
+    # The least recent last read among all learners once this run's reads land (None: every
+    # learner left is unread, or there is none).
+    oldest_read_at: datetime | None
+    warning: str | None = None  # the budget cut the run short of its promise, and how
 
 
 @dataclass(frozen=True)
@@ -45,6 +75,10 @@ class ResourceSpec:
     # How far behind the newest cursor versions are remembered to skip re-reads (True: the
     # overlap; None: every key, for small sets without a cursor). See incremental.py.
     dedup_horizon: timedelta | bool | None = True
+    # Other tables of the source the fetch also writes ``Companion`` rows to, in the same load.
+    companions: tuple[str, ...] = ()
+    # Which learners the run read, for resources read per learner (None: not one of those).
+    coverage: Callable[[], LearnerCoverage | None] | None = None
 
 
 @dataclass(frozen=True)

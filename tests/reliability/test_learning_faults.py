@@ -40,6 +40,7 @@ def _env(database: Database, sandbox: Sandbox, **ingest: str) -> dict[str, str]:
     ingest = {
         "request_backoff_factor": "0.05",
         "learning_min_interval_seconds": "0",
+        "learning_full_sweep_days": "0",  # every learner every run
         "learning_concurrency": "4",
         **ingest,
     }

@@ -10,6 +10,10 @@ org_units as (
     select * from {{ ref('dim_org_unit') }}
 ),
 
+learner_reads as (
+    select * from {{ ref('stg_successfactors__learner_reads') }}
+),
+
 present as (
     select
         employee_id,
@@ -78,10 +82,13 @@ described as (
         employees.status_code,
         employees.is_active,
         employees.is_deleted,
-        employees.hire_date
+        employees.hire_date,
+        learner_reads.last_read_at as learning_last_read_at
     from employees
     left join org_units
         on employees.department = org_units.org_unit_id
+    left join learner_reads
+        on employees.employee_id = learner_reads.employee_id
 )
 
 select * from described
