@@ -18,8 +18,18 @@ FAILED = "FAILED"
 _ODATA_DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
 
 
+# Salesforce's exact shape, which ``fromisoformat`` reads ~25x faster than ``strptime``; the
+# offset's minutes are bounded because ``fromisoformat`` would carry +0060 into the hour.
+_SALESFORCE_SHAPE = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}[+-][0-9]{2}[0-5][0-9]"
+)
+
+
 def parse_salesforce_datetime(text: str) -> datetime:
     """``2026-03-02T08:01:07.000+0000`` (Salesforce's REST format) to an aware datetime."""
+    if isinstance(text, str) and _SALESFORCE_SHAPE.fullmatch(text):
+        return datetime.fromisoformat(text).astimezone(UTC)
+    # Any other shape gets the strict parser, so what it refused is still refused.
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z").astimezone(UTC)
 
 
@@ -85,7 +95,7 @@ class RecordContract:
                 return f"{name} does not parse as a timestamp: {str(value)[:40]!r}"
         for name, expected in self.types.items():
             value = record.get(name)
-            if value is None:
+            if value is None or type(value) is expected:  # the common case, decided at once
                 continue
             if not _conforms(value, expected):
                 return f"type clash on {name}: expected {_type_name(expected)}, got {value!r}"

@@ -21,7 +21,7 @@ from typing import Any
 import dlt
 from dlt.extract.resource import DltResource
 
-from ingest import alerts, config, deletions, leftovers, redaction
+from ingest import alerts, config, copy_load, deletions, leftovers, redaction
 from ingest.accounting import ResourceCounters
 from ingest.config import Given, RunOptions
 from ingest.errors import ConfigurationError, PeoplestackError, describe
@@ -283,9 +283,12 @@ def _load_resource(run: _Run, source: Source, spec: ResourceSpec) -> ResourceRes
     counters = ResourceCounters(source.name, spec.name)
     outcome = ResourceResult(counters)
     with tempfile.TemporaryDirectory(prefix=leftovers.workdir_prefix()) as pipelines_dir:
+        pipeline_name = f"peoplestack_{source.name}"
+        for key, value in copy_load.pipeline_settings(pipeline_name).items():
+            os.environ.setdefault(key, value)
         pipeline = dlt.pipeline(
-            pipeline_name=f"peoplestack_{source.name}",
-            destination=dlt.destinations.postgres(credentials=run.target.sqlalchemy_url()),
+            pipeline_name=pipeline_name,
+            destination=copy_load.PostgresCopy(credentials=run.target.sqlalchemy_url()),
             dataset_name=run.options.schema(source.raw_schema),
             pipelines_dir=pipelines_dir,
         )

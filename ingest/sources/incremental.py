@@ -20,6 +20,7 @@ from dlt.extract.resource import DltResource
 
 from ingest.accounting import ResourceCounters
 from ingest.quality import RecordContract, reject_row
+from ingest.sources.page_table import Row, column_types, page_table
 
 REJECTS_TABLE = "rejects"
 # Rejects share the resource's pipe but not its columns: their own append-only table, with
@@ -211,7 +212,6 @@ def _versions(spec: _Spec) -> Iterator[Any]:
             counters.extracted += 1
             row, reason = _judge(record, spec.contract, spec.flatten, memory)
             if row is not None:
-                row["_extracted_at"] = extracted_at
                 accepted.append(row)
             elif reason is None:
                 counters.duplicates += 1
@@ -221,7 +221,8 @@ def _versions(spec: _Spec) -> Iterator[Any]:
                 rejects.append(reject_row(name, reason, payload, extracted_at))
         counters.accepted += len(accepted)
         if accepted:
-            yield dlt.mark.with_hints(accepted, table_hints, create_table_variant=True)
+            item = _page_item(accepted, table_hints, extracted_at)
+            yield dlt.mark.with_hints(item, table_hints, create_table_variant=True)
         if rejects:
             yield dlt.mark.with_hints(rejects, REJECTS_HINTS, create_table_variant=True)
         for other, rows in companions.items():
@@ -279,7 +280,7 @@ def _judge(
     contract: RecordContract,
     flatten: Callable[[dict[str, Any]], dict[str, Any]],
     memory: _VersionMemory,
-) -> tuple[dict[str, Any] | None, str | None]:
+) -> tuple[Row | None, str | None]:
     """A new version's row; or no row and why (a reject); or neither (a duplicate)."""
     if isinstance(record, Rejected):  # not read at all: rejected as it is
         return None, record.reason
@@ -310,8 +311,8 @@ def column_name(field: str) -> str:
 
 def _row_of(
     record: Any, contract: RecordContract, flatten: Callable[[dict[str, Any]], dict[str, Any]]
-) -> tuple[dict[str, Any] | None, str]:
-    """The warehouse row of a record, or None and why it cannot be one."""
+) -> tuple[Row | None, str]:
+    """The warehouse row of a record (its fields, not a copy), or None and why it cannot be one."""
     if not isinstance(record, dict):
         return None, f"record is not a JSON object (got {type(record).__name__})"
     reason = contract.violation(record)
@@ -321,25 +322,60 @@ def _row_of(
         fields = flatten(record)
     except (AttributeError, KeyError, TypeError, ValueError) as exc:
         return None, f"record has an unexpected shape ({type(exc).__name__}: {exc})"
-    row: dict[str, Any] = {}
+    names, bad_at, bad_reason = _columns_of(tuple(fields))
+    # Field by field as the record has them: the first field that cannot land says why.
+    for index, (api_field, value) in enumerate(fields.items()):
+        if index == bad_at:
+            return None, bad_reason
+        if (type(value) is str and "\x00" in value) or (
+            type(value) in (dict, list) and _holds_nul(value)
+        ):
+            return None, _nul_reason(api_field)
+    return Row(fields, names), ""
+
+
+@functools.lru_cache(maxsize=1024)
+def _columns_of(api_fields: tuple[str, ...]) -> tuple[tuple[tuple[str, str], ...], int, str]:
+    """Each field's column, and the first field whose name cannot land (index, why; -1 if
+    none). Records of one API share a few sets of field names, so this is worked out once."""
     named_by: dict[str, str] = {}
-    for api_field, value in fields.items():
+    for index, api_field in enumerate(api_fields):
         column = column_name(api_field)
         if column in RESERVED_COLUMNS or column.startswith("_dlt_"):
-            return None, f"field {api_field!r} takes a column name the loader reserves ({column})"
+            return (
+                (),
+                index,
+                (f"field {api_field!r} takes a column name the loader reserves ({column})"),
+            )
         if column in named_by:
             # Two spellings of one column (CreditHours, credit_hours): one would overwrite
             # the other, silently, so the record is refused instead.
-            return None, (
-                f"fields {named_by[column]!r} and {api_field!r} both become column {column}"
+            return (
+                (),
+                index,
+                (f"fields {named_by[column]!r} and {api_field!r} both become column {column}"),
             )
-        if _holds_nul(api_field) or _holds_nul(value):
-            return None, (
-                f"field {api_field!r} holds a NUL character, which Postgres text cannot hold"
-            )
+        if _holds_nul(api_field):
+            return (), index, _nul_reason(api_field)
         named_by[column] = api_field
-        row[column] = value
-    return row, ""
+    return tuple((field, column) for column, field in named_by.items()), -1, ""
+
+
+def _nul_reason(api_field: str) -> str:
+    return f"field {api_field!r} holds a NUL character, which Postgres text cannot hold"
+
+
+def _page_item(rows: list[Row], table_hints: Any, extracted_at: datetime) -> Any:
+    """The page's accepted rows as one Arrow table, or as dicts where dlt's row path is needed
+    (see ``page_table``)."""
+    table = table_hints["table_name"]
+    schema = dlt.current.source_schema()
+    known = schema.get_table_columns(table) if table in schema.tables else {}
+    declared = column_types(table_hints["columns"].items())
+    item = page_table(rows, declared, column_types(known.items()), extracted_at)
+    if item is not None:
+        return item
+    return [{**row.as_dict(), "_extracted_at": extracted_at} for row in rows]
 
 
 def _holds_nul(value: Any) -> bool:
