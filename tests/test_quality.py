@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
-from ingest.quality import FAILED, SUCCESS, SUCCESS_WITH_REJECTS, verdict
+from ingest.quality import (
+    FAILED,
+    SUCCESS,
+    SUCCESS_WITH_REJECTS,
+    parse_salesforce_datetime,
+    verdict,
+)
 
 
 @pytest.mark.parametrize(
@@ -31,3 +39,34 @@ def test_a_resource_fails_past_both_the_rate_and_the_allowance_or_when_all_is_re
 def test_a_larger_allowance_tolerates_more_on_small_entities() -> None:
     assert verdict(10, 3, threshold=0.05, allowance=3) == SUCCESS_WITH_REJECTS
     assert verdict(10, 4, threshold=0.05, allowance=3) == FAILED
+
+
+SALESFORCE_TIMES = [
+    "2026-03-02T08:01:07.000+0000",
+    "2026-03-02T08:01:07.123-0530",
+    "2026-03-02T08:01:07.000+0060",  # fromisoformat alone would carry this into the hour
+    "2026-03-02T24:00:00.000+0000",
+    "2026-02-29T08:01:07.000+0000",
+    "2026-03-02T08:01:60.000+0000",
+    "2026-03-02T08:01:07.000+2400",
+    "2026-03-02T08:01:07+0000",
+    "2026-03-02T08:01:07.5Z",
+    "2026-03-02",
+    "2026-03-02T08:01:07.000+00:00",
+    "\u0662\u0660\u0662\u0666-03-02T08:01:07.000+0000",  # Arabic-Indic digits
+    "",
+]
+
+
+@pytest.mark.parametrize("text", SALESFORCE_TIMES)
+def test_a_salesforce_timestamp_parses_as_the_strict_format_says(text: str) -> None:
+    try:
+        expected: datetime | str = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z")
+        expected = expected.astimezone(UTC)
+    except ValueError:
+        expected = "refused"
+    try:
+        parsed: datetime | str = parse_salesforce_datetime(text)
+    except ValueError:
+        parsed = "refused"
+    assert parsed == expected
