@@ -152,7 +152,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: dbt failed replaying loader run {number}", file=sys.stderr)
             return 1
     print("rebuilding the models on the replayed history")  # staging views as of now, too
-    result = dbt.invoke(["build", "--quiet", "--exclude", "resource_type:snapshot", *args.dbt_args])
+    # The replayed versions carry past recording times: incremental models rebuild in full.
+    result = dbt.invoke(
+        [
+            "build",
+            "--quiet",
+            "--full-refresh",
+            "--exclude",
+            "resource_type:snapshot",
+            *args.dbt_args,
+        ]
+    )
     return 0 if result.success else 1
 
 

@@ -1,3 +1,6 @@
+{#- Joins two staging views, which Postgres estimates at a row or so: macros/planner.sql. -#}
+{{ config(pre_hook="{{ planner_avoids_nested_loops() }}") }}
+
 with salesforce_users as (
     select * from {{ ref('stg_salesforce__users') }}
 ),
