@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
+from ingest import history
 from ingest.errors import ConfigurationError, PeoplestackError
 from ingest.redaction import redact
 
@@ -113,10 +114,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _run_all(
-    args: argparse.Namespace,
-    request: RunRequest,
-    reporter: Reporter,
-    given: Given | None,
+    args: argparse.Namespace, request: RunRequest, reporter: Reporter, given: Given | None
 ) -> int:
     from ingest import job
 
@@ -133,9 +131,7 @@ def _run_all(
     return job.run_all(request, reporter, given, as_of_date)
 
 
-def _tenant(
-    args: argparse.Namespace,
-) -> contextlib.AbstractContextManager[Given | None]:
+def _tenant(args: argparse.Namespace) -> contextlib.AbstractContextManager[Given | None]:
     """With ``--sandbox``, the built-in sandbox's settings; else none (configuration only)."""
     if not args.sandbox:
         return contextlib.nullcontext()
@@ -181,8 +177,45 @@ def _status() -> int:
     if not rows:
         print(f"no runs recorded yet in the {target.describe()}")
         return EXIT_OK
+    print("loader runs:")
     print("\n".join(_status_lines(rows)))
+    print(
+        "\n".join(_dbt_status_lines(history.recent_dbt_invocations(target, options.schema("ops"))))
+    )
+    print("\n".join(_freshness_lines(history.source_freshness(target, options.schema("ops")))))
     return EXIT_OK
+
+
+def _dbt_status_lines(invocations: list[history.DbtInvocation]) -> Iterator[str]:
+    """dbt's recent invocations, each with the nodes that failed or warned."""
+    yield "dbt runs:"
+    if not invocations:
+        yield "    none recorded yet (dbt writes its history at the end of each run)"
+    for run in invocations:
+        took = (run.finished_at - run.started_at).total_seconds()
+        yield (
+            f"{run.started_at:%Y-%m-%d %H:%M:%S} dbt {run.command} {run.status} ({took:.1f} s, "
+            f"as of {run.as_of_date}): {run.nodes} nodes, {run.failed} failed, "
+            f"{run.warned} warned, {run.skipped} skipped"
+        )
+        for unique_id, status in run.problems.items():
+            yield f"    {status}: {unique_id}"
+
+
+def _freshness_lines(freshness: list[history.Freshness]) -> Iterator[str]:
+    """How long ago each source resource last loaded, flagged when older than a day's run."""
+    yield "freshness (last successful load):"
+    now = datetime.now(UTC)
+    for item in freshness:
+        if item.last_loaded_at is None:
+            yield f"    {item.source}.{item.resource}: never loaded (last run {item.last_status})"
+            continue
+        age = now - item.last_loaded_at
+        stale = " STALE" if age > history.STALE_AFTER else ""
+        yield (
+            f"    {item.source}.{item.resource}: {item.last_loaded_at:%Y-%m-%d %H:%M} UTC, "
+            f"{age.total_seconds() / 3600:.1f} h ago{stale}"
+        )
 
 
 def _status_lines(rows: list[tuple]) -> Iterator[str]:

@@ -15,15 +15,18 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ingest import alerts, history
 from ingest.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from ingest.config import Given
     from ingest.progress import Reporter
     from ingest.run import RunRequest
+    from ingest.target import WarehouseTarget
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 # The checkout the package was installed from (an editable install, as `make install` does).
@@ -33,11 +36,21 @@ JOB_TARGET_PATH = "target/run-all"
 
 
 @dataclass(frozen=True)
+class FailedNode:
+    """A node of the build that errored, or a test that failed (``failures`` rows)."""
+
+    unique_id: str
+    status: str
+    failures: int | None
+    message: str
+
+
+@dataclass(frozen=True)
 class BuildResult:
     """What one ``dbt build`` did: its exit code and the nodes that failed or warned."""
 
     returncode: int
-    failed: dict[str, str] = field(default_factory=dict)  # unique id -> status
+    failed: list[FailedNode] = field(default_factory=list)
     warned: list[str] = field(default_factory=list)
     invocation_id: str | None = None
 
@@ -100,11 +113,12 @@ def read_build_results(returncode: int, results_file: Path) -> BuildResult:
     if not results_file.exists():
         return BuildResult(returncode)
     document = json.loads(results_file.read_text())
-    failed, warned = {}, []
+    failed, warned = [], []
     for item in document.get("results", []):
         status = item.get("status")
         if status in ("error", "fail", "runtime error"):
-            failed[item["unique_id"]] = status
+            message = " ".join(str(item.get("message") or "").split())[:500]
+            failed.append(FailedNode(item["unique_id"], status, item.get("failures"), message))
         elif status == "warn":
             warned.append(item["unique_id"])
     invocation = document.get("metadata", {}).get("invocation_id")
@@ -147,9 +161,38 @@ def run_all(
             return EXIT_OK
         env = dict(os.environ, PEOPLESTACK_SCHEMA_PREFIX=options.schema_prefix)
         build = run_dbt_build(as_of_date, dbt_args, env=env)
-    for unique_id, status in sorted(build.failed.items()):
-        print(f"run-all: dbt {status}: {unique_id}", file=sys.stderr)
+        alerting = alerts.Alerts(alerts.load_settings(), target, options.schema("ops"), reporter)
+        alert_after_build(alerting, build, target, options.schema("ops"))
+    for node in build.failed:
+        print(f"run-all: dbt {node.status}: {node.unique_id}", file=sys.stderr)
     if not build.ok:
         print(f"run-all: dbt build failed (exit {build.returncode})", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK
+
+
+def alert_after_build(
+    alerting: alerts.Alerts, build: BuildResult, target: WarehouseTarget, ops_schema: str
+) -> None:
+    """The build's alerts: each failed test or node, each stale source resource, each table
+    whose row count fell past the threshold since the previous build."""
+    for node in build.failed:
+        if node.unique_id.startswith("test."):
+            alerting.dbt_test_failed(node.unique_id, node.failures or 0, node.message)
+        else:
+            alerting.alert(
+                "dbt_node_failed",
+                f"peoplestack: dbt {node.status} in {node.unique_id}",
+                f"dbt build: {node.unique_id} ended {node.status}.\n{node.message}",
+                f"dbt_node_failed:{node.unique_id}",
+            )
+    now = datetime.now(UTC)
+    for item in history.source_freshness(target, ops_schema):
+        if item.last_loaded_at is None or now - item.last_loaded_at > history.STALE_AFTER:
+            hours = history.STALE_AFTER.total_seconds() / 3600
+            alerting.source_stale(
+                f"{item.source}.{item.resource}", item.last_loaded_at, f"{hours:.0f} hours"
+            )
+    if build.invocation_id:
+        for change in history.row_count_changes(target, ops_schema, build.invocation_id):
+            alerting.rows_dropped(change.relation, change.previous, change.current)

@@ -58,6 +58,55 @@ def test_the_job_loads_then_builds_and_a_failed_test_fails_it(
     statuses = database.query("select status from ops.ingest_runs order by started_at")
     assert statuses == [("SUCCESS",), ("SUCCESS",)]
 
+    # dbt's half of the run history: one row per invocation, one per node.
+    invocations = database.query(
+        "select command, status, as_of_date::text, failed, nodes > 100"
+        " from ops.dbt_invocations order by run_started_at"
+    )
+    assert invocations == [
+        ("build", "warn", "2026-03-02", 0, True),  # the demo company has identity conflicts
+        ("build", "error", "2026-03-03", 1, True),
+    ]
+    failed = database.query(
+        "select n.unique_id, n.status, n.failures from ops.dbt_node_results as n"
+        " join ops.dbt_invocations as i using (invocation_id)"
+        " where i.status = 'error' and n.status not in ('success', 'pass', 'skipped')"
+    )
+    assert [(uid.split(".")[2], status, failures) for uid, status, failures in failed] == [
+        ("not_null_base_salesforce__user_versions_salesforce_user_id", "fail", 1)
+    ]
+    built = database.query(
+        "select n.rows_affected from ops.dbt_node_results as n"
+        " join ops.dbt_invocations as i using (invocation_id)"
+        " where n.unique_id = 'model.peoplestack.dim_employee' order by i.run_started_at desc"
+    )
+    assert len(built) == 2 and built[0][0] == _marts_rows(database, "dim_employee")
+
+    # The failed test raised an alert (no channel here: recorded, and said in one line).
+    alerts = database.query("select kind, alert_key, outcome from ops.alerts")
+    assert alerts == [
+        (
+            "dbt_test",
+            "dbt_test:test.peoplestack.not_null_base_salesforce__user_versions_salesforce_user_id"
+            ".a1c927e561",  # dbt's id of the test: its name and a hash of its arguments
+            "NO_CHANNEL",
+        )
+    ]
+
+    # The operations marts, as the second build saw the history (its own run comes after).
+    runs = database.query("select job, status from marts.fct_pipeline_runs order by started_at")
+    assert runs == [("ingest", "success"), ("dbt build", "warn"), ("ingest", "success")]
+    jobs = database.query("select job, is_overdue from marts.dim_pipeline_jobs order by job")
+    assert jobs == [("dbt build", False), ("ingest", False)]
+
+    # `status` shows both halves, and each source's freshness.
+    status = run_cli(["status"], env)
+    assert status.returncode == 0, status.stderr
+    assert "loader runs:" in status.stdout and "dbt runs:" in status.stdout
+    assert "dbt build error" in status.stdout and "dbt build warn" in status.stdout
+    assert "fail: test.peoplestack.not_null_base_salesforce__user_versions" in status.stdout
+    assert "salesforce.users: " in status.stdout.split("freshness")[1]
+
 
 def test_a_failed_load_fails_the_job_and_skips_the_build(
     postgres_server: LocalWarehouse, sandbox: Sandbox

@@ -28,6 +28,13 @@
     {%- if raw_table_in_use(source_name, table_name) -%}
         {{ return(committed_rows(relation, source_name, table_name)) }}
     {%- endif -%}
+    {{ return(declared_empty_relation(source_name, table_name)) }}
+{%- endmacro %}
+
+
+{#- An empty relation with the columns a source table declares (`data_type`), standing in for
+    a table that is not there. -#}
+{% macro declared_empty_relation(source_name, table_name) -%}
     {%- set columns = raw_table_node(source_name, table_name).columns.values() | list -%}
     {%- set stand_in -%}
         (
@@ -39,6 +46,23 @@
         ) as {{ adapter.quote('absent_' ~ table_name) }}
     {%- endset -%}
     {{ return(stand_in) }}
+{%- endmacro %}
+
+
+{#- A table of the run history in `ops` (the loader's ledger, dbt's on-run-end history), or
+    an empty stand-in before the run that first writes it. -#}
+{% macro ops_table(table_name) -%}
+    {%- set relation = source('ops', table_name) -%}
+    {%- if not execute or not graph.get('sources') -%}
+        {{ return(relation) }}
+    {%- endif -%}
+    {%- set found = adapter.get_relation(
+        database=relation.database, schema=relation.schema, identifier=relation.identifier
+    ) -%}
+    {%- if found is not none -%}
+        {{ return(relation) }}
+    {%- endif -%}
+    {{ return(declared_empty_relation('ops', table_name)) }}
 {%- endmacro %}
 
 
