@@ -25,6 +25,9 @@ class DbtBuild:
     slowest: list[tuple[str, float]] = field(default_factory=list)
     # unique_id -> seconds of every model and snapshot.
     times: dict[str, float] = field(default_factory=dict)
+    # Why the build failed (dbt's summary of errors), None when it succeeded: a failed
+    # build is reported beside its time, and the benchmark goes on.
+    failure: str | None = None
 
 
 def dbt_build(
@@ -46,10 +49,19 @@ def dbt_build(
         {**warehouse.env, "PEOPLESTACK_SCHEMA_PREFIX": prefix},
         work / "logs" / f"dbt-{name}.log",
         cwd=REPO_ROOT,
-    ).check()
-    results = json.loads((target / "run_results.json").read_text())["results"]
+    )
+    run_results = target / "run_results.json"
+    if not run_results.exists():  # dbt stopped before building anything
+        finished.check()
+    results = json.loads(run_results.read_text())["results"]
     times = dict(slowest_models(results, count=len(results)))
-    return DbtBuild(finished.seconds, len(results), slowest_models(results), times)
+    failure = None
+    if finished.exit_code != 0:
+        failed = [str(r["unique_id"]) for r in results if r.get("status") in ("error", "fail")]
+        failure = (
+            f"exit {finished.exit_code}; failed: {', '.join(failed) or 'see ' + str(finished.log)}"
+        )
+    return DbtBuild(finished.seconds, len(results), slowest_models(results), times, failure)
 
 
 def slowest_models(results: list[dict[str, Any]], count: int = SLOWEST) -> list[tuple[str, float]]:

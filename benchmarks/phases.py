@@ -240,6 +240,8 @@ def _dbt_figures(first: DbtBuild, daily: DbtBuild) -> dict[str, Any]:
         "daily_build_seconds": fig(daily.seconds, "s"),
         "daily_share_of_first": fig(ratio(daily.seconds, first.seconds), "ratio"),
         "nodes": fig(first.nodes, "nodes"),
+        "first_build_failure": first.failure,
+        "daily_build_failure": daily.failure,
         "slowest_first": [
             {
                 "model": name,
