@@ -62,6 +62,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sources", help="comma-separated: salesforce,successfactors,...")
     parser.add_argument("--full-refresh", action="store_true", help="re-extract everything")
     parser.add_argument("--since", help="extract changes since this ISO timestamp")
+    parser.add_argument(
+        "--until", help="extract changes before this ISO timestamp (a backfill; cursors stay)"
+    )
     parser.add_argument("--dry-run", action="store_true", help="extract and check, load nothing")
     parser.add_argument("--log-format", choices=["auto", "plain", "json"], default="auto")
     group = parser.add_argument_group("sandbox (an in-process stand-in for the source APIs)")
@@ -104,6 +107,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             sources=args.sources,
             full_refresh=args.full_refresh,
             since=_parse_since(args.since),
+            until=_parse_timestamp("--until", args.until),
             dry_run=args.dry_run,
         )
         from ingest.progress import Reporter
@@ -140,15 +144,20 @@ def _tenant(args: argparse.Namespace) -> contextlib.AbstractContextManager[Given
     return sandbox_tenant(args.sandbox_seed, args.sandbox_scale, args.sandbox_day)
 
 
-def _parse_since(text: str | None) -> datetime | None:
+def _parse_timestamp(option: str, text: str | None) -> datetime | None:
+    """An ISO 8601 timestamp; without a zone, UTC."""
     if text is None:
         return None
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise ConfigurationError(f"--since must be an ISO 8601 timestamp, not {text!r}") from None
-    value = value if value.tzinfo else value.replace(tzinfo=UTC)
-    if value > datetime.now(UTC):
+        raise ConfigurationError(f"{option} must be an ISO 8601 timestamp, not {text!r}") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _parse_since(text: str | None) -> datetime | None:
+    value = _parse_timestamp("--since", text)
+    if value is not None and value > datetime.now(UTC):
         # A start in the future reads nothing at all: surely a mistyped date.
         raise ConfigurationError(f"--since must not be in the future, not {text!r}")
     return value

@@ -44,6 +44,7 @@ class RunRequest:
     sources: str | None = None  # comma-separated names; None: every configured source
     full_refresh: bool = False
     since: datetime | None = None
+    until: datetime | None = None  # a backfill window's end: the cursor stays where it is
     dry_run: bool = False
 
 
@@ -105,6 +106,7 @@ def load(request: RunRequest, reporter: Reporter, given: Given | None = None) ->
     options = config.load_run_options(given.run_options)
     alert_settings = alerts.load_settings()
     sources = select_sources(request.sources, given)
+    _check_window(request, sources)
     _require_read_sources_configured(sources, given)
     settings = resolve_settings(sources, given)
     target = resolve_target()
@@ -116,6 +118,25 @@ def load(request: RunRequest, reporter: Reporter, given: Given | None = None) ->
         alerting = alerts.Alerts(alert_settings, target, options.schema("ops"), reporter)
         run = _Run(request, options, settings, target, reporter, lock, landed, alerting)
         return _run_locked(run, sources)
+
+
+def _check_window(request: RunRequest, sources: list[Source]) -> None:
+    """A window with an end (``--until``) reads part of the changes: it cannot be a full
+    refresh, must end after it starts, and needs sources read by modification time."""
+    if request.until is None:
+        return
+    if request.full_refresh:
+        raise ConfigurationError(
+            "--until bounds a window of changes, and --full-refresh reads everything: use one"
+        )
+    if request.since is not None and request.since >= request.until:
+        raise ConfigurationError("--until must be after --since")
+    unbounded = [s.name for s in sources if not s.bounded_reads]
+    if unbounded:
+        raise ConfigurationError(
+            f"--until needs sources read by modification time; {', '.join(unbounded)} "
+            "cannot be bounded (read per person): leave it out with --sources"
+        )
 
 
 def select_sources(requested: str | None, given: Given) -> list[Source]:
@@ -348,6 +369,7 @@ def _dlt_resource(
         overlap=timedelta(minutes=run.options.overlap_minutes),
         full_refresh=run.request.full_refresh,
         since=run.request.since,
+        until=run.request.until,
         progress=run.reporter.progress,
         dedup_horizon=spec.dedup_horizon,
         companions={table: source.tables[table] for table in spec.companions},

@@ -66,23 +66,34 @@ class Companion:
 
 @dataclass(frozen=True)
 class Window:
-    """Which changes a run asks for: everything (``start`` None) or those at/after ``start``."""
+    """Which changes a run asks for: everything (``start`` None) or those at/after ``start``;
+    with an ``end``, only those before it (a backfill window: the cursor stays)."""
 
     start: datetime | None
     full_refresh: bool
     # What a source remembers beside the cursor (Learning: learners read behind it). Saved
     # with the rows, like the cursor, so it changes only when they load.
     notes: dict[str, Any] = field(default_factory=dict, compare=False)
+    end: datetime | None = None
+
+    @property
+    def is_everything(self) -> bool:
+        """Every record the API has: only then can a record's absence mean anything."""
+        return self.start is None and self.end is None
 
 
 def plan_window(
-    state: Mapping[str, Any], overlap: timedelta, full_refresh: bool, since: datetime | None
+    state: Mapping[str, Any],
+    overlap: timedelta,
+    full_refresh: bool,
+    since: datetime | None,
+    until: datetime | None = None,
 ) -> Window:
     """Start from the stored cursor less the overlap, unless told otherwise."""
     if full_refresh:
         return Window(None, True)
-    if since is not None:
-        return Window(since, False)
+    if since is not None or until is not None:
+        return Window(since, False, end=until)
     cursor = state.get("cursor")
     if not cursor:
         return Window(None, False)
@@ -101,6 +112,7 @@ def raw_resource(
     overlap: timedelta,
     full_refresh: bool = False,
     since: datetime | None = None,
+    until: datetime | None = None,
     progress: Callable[[ResourceCounters], None] | None = None,
     dedup_horizon: timedelta | bool | None = True,
     companions: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None,
@@ -134,6 +146,7 @@ def raw_resource(
         overlap=overlap,
         full_refresh=full_refresh,
         since=since,
+        until=until,
         companion_hints={
             other: dlt.mark.make_hints(
                 table_name=other,
@@ -175,6 +188,7 @@ class _Spec(NamedTuple):
     overlap: timedelta
     full_refresh: bool
     since: datetime | None
+    until: datetime | None
     companion_hints: Mapping[str, Any]
 
 
@@ -183,9 +197,9 @@ def _versions(spec: _Spec) -> Iterator[Any]:
     and at the end the cursor and the dedup memory in the resource state."""
     name, counters, table_hints = spec.name, spec.counters, spec.table_hints
     state = dlt.current.resource_state()
-    window = plan_window(state, spec.overlap, spec.full_refresh, spec.since)
+    window = plan_window(state, spec.overlap, spec.full_refresh, spec.since, spec.until)
     window = dataclasses.replace(window, notes=state.setdefault("notes", {}))
-    counters.full_window = window.start is None
+    counters.full_window = window.is_everything
     extracted_at = datetime.now(UTC)
     # Both tables exist, with every declared column, from the first run on, even when
     # the API has no records for them: dbt's sources and snapshots need them from day one.
@@ -199,7 +213,7 @@ def _versions(spec: _Spec) -> Iterator[Any]:
         yield dlt.mark.with_hints(
             dlt.mark.materialize_table_schema(), hints, create_table_variant=True
         )
-    memory = _VersionMemory(state, spec.horizon, spec.full_refresh)
+    memory = _VersionMemory(state, spec.horizon, spec.full_refresh, window.end is None)
     for page in spec.fetch(window):
         counters.pages += 1
         accepted, rejects = [], []
@@ -237,16 +251,26 @@ def _versions(spec: _Spec) -> Iterator[Any]:
 class _VersionMemory:
     """The versions already landed near the cursor (the overlap re-reads them on purpose),
     the versions seen in this run, and the newest cursor value; saved in the resource state
-    with the rows, so it moves only when they load."""
+    with the rows, so it moves only when they load.
+
+    After a window with an end (``moves_cursor`` False) the cursor stays where it was: the
+    changes after the end were not read, so the next run must still read them. What the
+    window landed is remembered against that cursor, so the next run does not land it again.
+    """
 
     def __init__(
-        self, state: Mapping[str, Any], horizon: timedelta | None, full_refresh: bool
+        self,
+        state: Mapping[str, Any],
+        horizon: timedelta | None,
+        full_refresh: bool,
+        moves_cursor: bool = True,
     ) -> None:
         # key -> [version, modified at (ISO) or None]
         self._recent: dict[str, list[Any]] = dict(state.get("recent", {}))
         self._seen: set[tuple[str, str]] = set()
         self._horizon = horizon  # None: remember every key
         self._full_refresh = full_refresh
+        self._moves_cursor = moves_cursor
         cursor = state.get("cursor")
         self.newest: datetime | None = datetime.fromisoformat(cursor) if cursor else None
 
@@ -259,7 +283,8 @@ class _VersionMemory:
 
     def remember(self, key: str, version: str, changed_at: datetime | None) -> None:
         self._seen.add((key, version))
-        if changed_at is not None and (self.newest is None or changed_at > self.newest):
+        newer = changed_at is not None and (self.newest is None or changed_at > self.newest)
+        if newer and self._moves_cursor:
             self.newest = changed_at
         self._recent[key] = [version, changed_at.isoformat() if changed_at else None]
         if self._horizon is not None and len(self._recent) > RECENT_PRUNE_SIZE:

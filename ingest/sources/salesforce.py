@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
@@ -128,11 +128,17 @@ class SalesforceApi:
 
 
 def users_soql(fields: list[str], window: Window) -> str:
-    where = ""
+    bounds = []
     if window.start is not None:
-        start = window.start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        where = f" WHERE SystemModstamp >= {start}"
+        bounds.append(f"SystemModstamp >= {_soql_datetime(window.start)}")
+    if window.end is not None:
+        bounds.append(f"SystemModstamp < {_soql_datetime(window.end)}")
+    where = f" WHERE {' AND '.join(bounds)}" if bounds else ""
     return f"SELECT {', '.join(fields)} FROM User{where} ORDER BY SystemModstamp ASC, Id ASC"
+
+
+def _soql_datetime(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def fetch_users(api: SalesforceApi, window: Window) -> Iterator[list[dict[str, Any]]]:
@@ -206,4 +212,5 @@ SOURCE = Source(
     resources=resources,
     probe=probe,
     deletion_keys={"users": "id"},
+    bounded_reads=True,
 )

@@ -100,4 +100,7 @@ class Source:
     # A source whose landed rows this one reads (it runs after it, in the same chain), and
     # what to tell the user when that source is not there.
     reads_from: str | None = None
+    # Whether every resource reads a window of modification times ``[start, end)`` (so
+    # ``--until`` can bound a run); a source read per person (Learning) does not.
+    bounded_reads: bool = False
     reads_from_reason: str = ""

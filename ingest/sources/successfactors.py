@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from dlt.common.normalizers.naming.snake_case import NamingConvention
@@ -122,10 +122,17 @@ class SuccessFactorsApi:
 
 
 def _changed_since(window: Window) -> str | None:
-    if window.start is None:
-        return None
-    start = window.start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return f"lastModifiedDateTime ge datetimeoffset'{start}'"
+    """The window as an OData filter on the modification time; None for everything."""
+    bounds = []
+    if window.start is not None:
+        bounds.append(f"lastModifiedDateTime ge datetimeoffset'{_odata_datetime(window.start)}'")
+    if window.end is not None:
+        bounds.append(f"lastModifiedDateTime lt datetimeoffset'{_odata_datetime(window.end)}'")
+    return " and ".join(bounds) or None
+
+
+def _odata_datetime(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def fetch_users(api: SuccessFactorsApi, window: Window) -> Iterator[list[dict[str, Any]]]:
@@ -224,4 +231,5 @@ SOURCE = Source(
     resources=resources,
     probe=probe,
     deletion_keys={"users": "user_id"},
+    bounded_reads=True,
 )
