@@ -272,17 +272,17 @@ class Alerts:
         )
 
     def _alert(self, kind: str, subject: str, body: str, key: str) -> str:
-        self.ensure_table()
+        try:
+            self.ensure_table()
+            if not self._channels:
+                self._insert(key, kind, subject, NO_CHANNEL)
+            else:
+                decision = self._decide(kind, subject, key)
+        except Exception as exc:  # the warehouse is down: what may need saying most of all
+            return self._deliver_unrecorded(kind, subject, body, key, exc)
         if not self._channels:
-            self._insert(key, kind, subject, NO_CHANNEL)
-            self._reporter.event(
-                "alert_not_sent",
-                f"alert not sent, no channel is configured (set alerts.urls): {subject}",
-                kind=kind,
-                key=key,
-            )
+            self._no_channel(kind, subject, key)
             return NO_CHANNEL
-        decision = self._decide(kind, subject, key)
         if decision is None:
             self._reporter.event(
                 "alert_suppressed",
@@ -317,6 +317,32 @@ class Alerts:
             channels=summary,
         )
         return outcome
+
+    def _no_channel(self, kind: str, subject: str, key: str) -> None:
+        self._reporter.event(
+            "alert_not_sent",
+            f"alert not sent, no channel is configured (set alerts.urls): {subject}",
+            kind=kind,
+            key=key,
+        )
+
+    def _deliver_unrecorded(
+        self, kind: str, subject: str, body: str, key: str, cause: Exception
+    ) -> str:
+        """The alert without the throttle, which lives in the warehouse that failed: better
+        twice than not at all."""
+        self._reporter.event(
+            "alert_unrecorded",
+            f"alert not recorded in {self._schema}.alerts ({describe(cause)}), so it is not "
+            f"throttled: {subject}",
+            kind=kind,
+            key=key,
+        )
+        if not self._channels:
+            self._no_channel(kind, subject, key)
+            return NO_CHANNEL
+        results = [self._deliver(channel, kind, subject, body) for channel in self._channels]
+        return SENT if any(ok for _, ok in results) else FAILED
 
     def _decide(self, kind: str, subject: str, key: str) -> tuple[int, int, datetime | None] | None:
         """Under the key's lock: None (suppressed, recorded) or the new row's id, the count

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ingest import alerts, history
-from ingest.errors import ConfigurationError
+from ingest.errors import ConfigurationError, PeoplestackError
 
 if TYPE_CHECKING:
     from ingest.config import Given
@@ -33,6 +33,9 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 PACKAGE_CHECKOUT = Path(__file__).resolve().parents[1]
 # dbt writes its artefacts here (relative to the project), apart from interactive runs'.
 JOB_TARGET_PATH = "target/run-all"
+# The alert of a job that stopped before its end without a verdict of its own (its load
+# and build alert for themselves).
+JOB_NOT_RUN = "job_not_run"
 # Unit tests check the models' code on fixed rows, not the day's data: CI runs them (`make
 # test`); the daily build leaves them out, as dbt Labs advises for production (they were
 # about a sixth of the build's node time on the medium demo).
@@ -152,7 +155,38 @@ def run_all(
     as_of_date: str | None = None,
     dbt_args: Sequence[str] = (),
 ) -> int:
-    """Load, then build, holding the job lock throughout; one exit code for both."""
+    """Load, then build, holding the job lock throughout; one exit code for both. A job that
+    cannot even start (the warehouse down, another job running) alerts too."""
+    from ingest import config, run
+    from ingest.target import resolve_target
+
+    options = config.load_run_options(given.run_options if given else None)
+    alert_settings = alerts.load_settings()  # a wrong setting stops the job before it starts
+    target = resolve_target()
+    run.mask_secrets([], [target.password, *alert_settings.secrets()])
+    alerting = alerts.Alerts(alert_settings, target, options.schema("ops"), reporter)
+    try:
+        return _locked_job(request, reporter, given, as_of_date, dbt_args, alerting)
+    except ConfigurationError:
+        raise
+    except PeoplestackError as exc:
+        alerting.alert(
+            JOB_NOT_RUN,
+            "peoplestack: the daily job did not run",
+            f"run-all stopped before it could finish: {exc}",
+            JOB_NOT_RUN,
+        )
+        raise
+
+
+def _locked_job(
+    request: RunRequest,
+    reporter: Reporter,
+    given: Given | None,
+    as_of_date: str | None,
+    dbt_args: Sequence[str],
+    alerting: alerts.Alerts,
+) -> int:
     from ingest import config, run
     from ingest.ledger import job_lock
     from ingest.target import ensure_reachable, resolve_target
@@ -170,7 +204,6 @@ def run_all(
             return EXIT_OK
         env = dict(os.environ, PEOPLESTACK_SCHEMA_PREFIX=options.schema_prefix)
         build = run_dbt_build(as_of_date, dbt_args, env=env)
-        alerting = alerts.Alerts(alerts.load_settings(), target, options.schema("ops"), reporter)
         alert_after_build(alerting, build, target, options.schema("ops"))
     for node in build.failed:
         print(f"run-all: dbt {node.status}: {node.unique_id}", file=sys.stderr)

@@ -10,9 +10,14 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import psycopg2
 
@@ -191,3 +196,38 @@ def run_dbt_recorded(args: list[str], env: dict[str, str], target_dir: Path) -> 
             for item in json.loads(results_file.read_text())["results"]:
                 statuses[item["unique_id"]] = item["status"]
     return DbtRun(result.returncode, result.stdout + result.stderr, statuses)
+
+
+# Apprise's custom JSON, remapped to Slack's incoming-webhook payload: only {"text": ...}.
+SLACK_STYLE = "?:message=text&:title=&:version=&:attachments=&:type="
+
+
+class _WebhookHandler(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", 0))
+        self.server.received.append((self.path, json.loads(self.rfile.read(length))))  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: Any) -> None:  # quiet
+        pass
+
+
+@contextmanager
+def webhook_receiver() -> Iterator[ThreadingHTTPServer]:
+    """A Slack-compatible webhook on loopback; ``.received`` holds (path, JSON) of each POST."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _WebhookHandler)
+    server.received = []  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def slack_webhook_url(server: ThreadingHTTPServer, token: str) -> str:
+    """The Apprise URL that posts ``{"text": ...}`` to ``server`` under ``/hooks/<token>``."""
+    return f"json://127.0.0.1:{server.server_port}/hooks/{token}{SLACK_STYLE}"

@@ -8,13 +8,11 @@ import datetime as dt
 import email
 import io
 import ipaddress
-import json
 import ssl
-import threading
 from collections.abc import Iterator
 from email import policy
 from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -31,44 +29,30 @@ from ingest.alerts import Alerts, AlertSettings
 from ingest.errors import ConfigurationError
 from ingest.progress import Reporter
 from ingest.target import resolve_target
-from tests.support import Database, free_port, run_cli
+from tests.support import (
+    SLACK_STYLE,
+    Database,
+    free_port,
+    run_cli,
+    slack_webhook_url,
+    webhook_receiver,
+)
 
 WEBHOOK_TOKEN = "T0K3N-webhook-9f8e7d6c5b4a"
 SMTP_USER = "alerts-bot"
 SMTP_PASSWORD = "smtp-pa55word-3c2b1a"
-# Apprise's custom JSON, remapped to Slack's incoming-webhook payload: only {"text": ...}.
-SLACK_STYLE = "?:message=text&:title=&:version=&:attachments=&:type="
-
-
 # ---- receivers
-
-
-class _Hook(BaseHTTPRequestHandler):
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length", 0))
-        self.server.received.append((self.path, json.loads(self.rfile.read(length))))  # type: ignore[attr-defined]
-        self.send_response(200)
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *args: Any) -> None:  # quiet
-        pass
 
 
 @pytest.fixture
 def webhook() -> Iterator[ThreadingHTTPServer]:
     """A Slack-compatible webhook receiver; ``.received`` holds (path, JSON) of each POST."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
-    server.received = []  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with webhook_receiver() as server:
+        yield server
 
 
 def _webhook_url(server: ThreadingHTTPServer) -> str:
-    return f"json://127.0.0.1:{server.server_port}/hooks/{WEBHOOK_TOKEN}{SLACK_STYLE}"
+    return slack_webhook_url(server, WEBHOOK_TOKEN)
 
 
 def _self_signed_certificate(directory: Path) -> tuple[Path, Path]:

@@ -11,7 +11,18 @@ from ingest.ledger import job_lock
 from ingest.local_warehouse import LocalWarehouse
 from ingest.sandbox import Sandbox
 from ingest.target import resolve_target
-from tests.support import Database, dbt_profile_args, loader_env, make_database, run_cli
+from tests.support import (
+    Database,
+    dbt_profile_args,
+    free_port,
+    loader_env,
+    make_database,
+    run_cli,
+    slack_webhook_url,
+    webhook_receiver,
+)
+
+HOOK_TOKEN = "job-hook-T0K3N-5e6f"
 
 
 @pytest.fixture(scope="module")
@@ -126,16 +137,40 @@ def test_a_failed_load_fails_the_job_and_skips_the_build(
     assert schemas == [], "dbt must not have built anything"
 
 
-def test_a_second_job_waits_then_gives_up_while_one_runs(
+def test_a_second_job_waits_then_gives_up_while_one_runs_and_alerts(
     postgres_server: LocalWarehouse, sandbox: Sandbox
 ) -> None:
     database = make_database(postgres_server)
     env = _job_env(database, sandbox, lock_wait_seconds="1")
     target = resolve_target(env)
 
-    with job_lock(target, wait_seconds=0):
+    with webhook_receiver() as webhook, job_lock(target, wait_seconds=0):
+        env["ALERTS__URLS"] = slack_webhook_url(webhook, HOOK_TOKEN)
         blocked = run_cli(["run-all"], env)
 
     assert blocked.returncode == 1
     assert "another `python -m ingest run-all` job is running" in blocked.stderr
     assert database.query("select to_regclass('ops.ingest_runs')") == [(None,)]
+    ((path, payload),) = webhook.received
+    assert path == f"/hooks/{HOOK_TOKEN}"
+    assert payload["text"].startswith("peoplestack: the daily job did not run")
+    assert "another `python -m ingest run-all` job is running" in payload["text"]
+    assert HOOK_TOKEN not in blocked.stdout + blocked.stderr
+
+
+def test_a_job_that_cannot_reach_the_warehouse_still_alerts(
+    postgres_server: LocalWarehouse, sandbox: Sandbox
+) -> None:
+    database = make_database(postgres_server)
+    env = _job_env(database, sandbox)
+    env["PGPORT"] = str(free_port())  # nothing listens there
+
+    with webhook_receiver() as webhook:
+        env["ALERTS__URLS"] = slack_webhook_url(webhook, HOOK_TOKEN)
+        job = run_cli(["run-all"], env)
+
+    assert job.returncode == 1
+    assert "not recorded in ops.alerts" in job.stdout + job.stderr
+    ((_, payload),) = webhook.received
+    assert payload["text"].startswith("peoplestack: the daily job did not run")
+    assert HOOK_TOKEN not in job.stdout + job.stderr
