@@ -201,12 +201,11 @@ def render_markdown(results: dict[str, Any]) -> str:
         ),
     ]
     for row in (results.get("learning_requests_per_day") or {}).values():
-        how = "" if row["method"] == "measured" else f" ({row['method']})"
         counters = row.get("ledger_counters") or {}
         refreshed = counters.get("learning_completions.learners_refreshed")
         read = "" if refreshed is None else f" ({_n(refreshed)} learners refreshed)"
         lines.append(
-            f"| Learning requests per daily run, {_n(value(row['employees']))} employees{how} "
+            f"| Learning requests per daily run, {_n(value(row['employees']))} employees "
             f"| {_n(value(row['requests']))}{read} |"
         )
     lines += [

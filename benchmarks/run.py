@@ -81,7 +81,7 @@ def main() -> int:
         return 1
     finally:
         warehouse.down()
-    results["learning_requests_per_day"] = phases.learning_requests_per_day(settings, results)
+    results["learning_requests_per_day"] = phases.learning_requests_per_day(results)
     results["total_seconds"] = {"value": round(time.perf_counter() - started), "unit": "s"}
     results["targets"] = judge(results)
     settings.out_dir.mkdir(parents=True, exist_ok=True)
