@@ -192,7 +192,16 @@ def _status() -> int:
         "\n".join(_dbt_status_lines(history.recent_dbt_invocations(target, options.schema("ops"))))
     )
     print("\n".join(_freshness_lines(history.source_freshness(target, options.schema("ops")))))
+    print("\n".join(_alert_lines(history.recent_alerts(target, options.schema("ops")))))
     return EXIT_OK
+
+
+def _alert_lines(raised: list[history.RaisedAlert]) -> Iterator[str]:
+    yield "recent alerts:"
+    if not raised:
+        yield "    none"
+    for alert in raised:
+        yield f"    {alert.raised_at:%Y-%m-%d %H:%M} {alert.outcome}: {alert.subject}"
 
 
 def _dbt_status_lines(invocations: list[history.DbtInvocation]) -> Iterator[str]:

@@ -129,3 +129,27 @@ def row_count_changes(
             return [RowCountChange(*row) for row in cur.fetchall()]
     except psycopg2.errors.UndefinedTable:
         return []
+
+
+@dataclass(frozen=True)
+class RaisedAlert:
+    raised_at: datetime
+    kind: str
+    subject: str
+    outcome: str
+
+
+def recent_alerts(target: WarehouseTarget, schema: str, limit: int = 5) -> list[RaisedAlert]:
+    """The newest alerts raised (ops.alerts), whatever became of them; none before the first."""
+    try:
+        with target.transaction() as cur:
+            cur.execute(
+                sql.SQL(
+                    "select raised_at, kind, subject, outcome from {s}.alerts"
+                    " order by raised_at desc, alert_id desc limit %s"
+                ).format(s=sql.Identifier(schema)),
+                (limit,),
+            )
+            return [RaisedAlert(*row) for row in cur.fetchall()]
+    except psycopg2.errors.UndefinedTable:
+        return []

@@ -117,6 +117,8 @@ def test_the_job_loads_then_builds_and_a_failed_test_fails_it(
     assert "dbt build error" in status.stdout and "dbt build warn" in status.stdout
     assert "fail: test.peoplestack.not_null_base_salesforce__user_versions" in status.stdout
     assert "salesforce.users: " in status.stdout.split("freshness")[1]
+    recent = status.stdout.split("recent alerts:")[1]
+    assert "NO_CHANNEL: peoplestack: dbt test failed: test.peoplestack.not_null_base" in recent
 
 
 def test_a_failed_load_fails_the_job_and_skips_the_build(
