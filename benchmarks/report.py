@@ -206,7 +206,8 @@ def render_markdown(results: dict[str, Any]) -> str:
         read = "" if refreshed is None else f" ({_n(refreshed)} learners refreshed)"
         lines.append(
             f"| Learning requests per daily run, {_n(value(row['employees']))} employees "
-            f"| {_n(value(row['requests']))}{read} |"
+            f"| {_n(value(row['requests']))}{read}; a day apart ~"
+            f"{_n(value(row.get('requests_one_day_apart')))} (estimate) |"
         )
     lines += [
         "",
