@@ -4,6 +4,7 @@ with one exit code — 0 when both halves pass, 1 when either fails."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +19,7 @@ from tests.support import (
     loader_env,
     make_database,
     run_cli,
+    run_dbt,
     slack_webhook_url,
     webhook_receiver,
 )
@@ -119,6 +121,35 @@ def test_the_job_loads_then_builds_and_a_failed_test_fails_it(
     assert "salesforce.users: " in status.stdout.split("freshness")[1]
     recent = status.stdout.split("recent alerts:")[1]
     assert "NO_CHANNEL: peoplestack: dbt test failed: test.peoplestack.not_null_base" in recent
+
+
+def test_a_fact_built_before_it_was_incremental_is_rebuilt_whole_once(
+    postgres_server: LocalWarehouse, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """A warehouse upgraded from a release where fct_learning_completions was a table has no
+    watermark column: the first incremental build rebuilds every row instead of failing."""
+    database = make_database(postgres_server)
+    env = _job_env(database, sandbox)
+    assert run_cli(["run-all"], env).returncode == 0
+    full = _rows_of(database, "fct_learning_completions")
+    database.query("alter table marts.fct_learning_completions drop column history_recorded_at")
+    database.query(
+        "delete from marts.fct_learning_completions where completion_id in ("
+        "select completion_id from marts.fct_learning_completions limit 5)"
+    )
+
+    select = ["build", "--select", "fct_learning_completions", "--exclude", "test_type:unit"]
+    rebuilt = run_dbt([*select, "--target-path", str(tmp_path)], env)
+
+    assert rebuilt.returncode == 0, rebuilt.stdout[-3000:]
+    assert _rows_of(database, "fct_learning_completions") == full
+
+
+def _rows_of(database: Database, table: str) -> list[str]:
+    return [
+        row
+        for (row,) in database.query(f"select to_jsonb(t)::text from marts.{table} as t order by 1")
+    ]
 
 
 def test_a_failed_load_fails_the_job_and_skips_the_build(

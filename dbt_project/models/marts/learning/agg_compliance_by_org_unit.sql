@@ -17,6 +17,10 @@ org_unit_ancestors as (
     select * from {{ ref('int_org_unit_ancestors_history') }}
 ),
 
+learner_reads as (
+    select * from {{ ref('stg_successfactors__learner_reads') }}
+),
+
 day_numbers as (
     {{ dbt.generate_series(window_days) }}
 ),
@@ -70,8 +74,10 @@ employee_history_starts as (
 placed_assignments as (
     select
         daily_assignments.*,
-        employee_versions.org_unit_id
+        employee_versions.org_unit_id,
+        learner_reads.last_read_at as learning_read_at
     from daily_assignments
+    left join learner_reads on daily_assignments.employee_id = learner_reads.employee_id
     {{ join_version_at(
         'employee_versions', 'employee_history_starts', 'employee_id',
         key='daily_assignments.employee_id', moment='daily_assignments.day_ends_at',
@@ -101,7 +107,11 @@ unit_days as (
         count(distinct employee_id) as assigned_employee_count,
         count(distinct case
             when status = 'overdue' or is_expired then employee_id
-        end) as non_compliant_employee_count
+        end) as non_compliant_employee_count,
+        -- how fresh the figure is: its learners' oldest last read (never read: unknown)
+        min(learning_read_at) as oldest_learning_read_at,
+        count(distinct case when learning_read_at is null then employee_id end)
+            as never_read_employee_count
     from placed_assignments
     group by org_unit_id, report_date, day_ends_at
 ),
@@ -122,7 +132,9 @@ rolled_up as (
         sum(unit_days.overdue_count) as overdue_count,
         sum(unit_days.expired_count) as expired_count,
         sum(unit_days.assigned_employee_count) as assigned_employee_count,
-        sum(unit_days.non_compliant_employee_count) as non_compliant_employee_count
+        sum(unit_days.non_compliant_employee_count) as non_compliant_employee_count,
+        min(unit_days.oldest_learning_read_at) as oldest_learning_read_at,
+        sum(unit_days.never_read_employee_count) as never_read_employee_count
     from unit_days
     {{ join_version_at(
         'org_unit_ancestors', 'unit_history_starts', 'org_unit_id',
@@ -152,6 +164,8 @@ final as (
         coalesce(rolled_up.expired_count, 0) as expired_count,
         coalesce(rolled_up.assigned_employee_count, 0) as assigned_employee_count,
         coalesce(rolled_up.non_compliant_employee_count, 0) as non_compliant_employee_count,
+        rolled_up.oldest_learning_read_at,
+        coalesce(rolled_up.never_read_employee_count, 0) as never_read_employee_count,
         cast(
             1.0 * rolled_up.completed_count / nullif(rolled_up.assigned_count, 0)
             as {{ dbt.type_numeric() }}

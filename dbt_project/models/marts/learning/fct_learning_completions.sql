@@ -48,7 +48,10 @@ employee_recorded as (
     group by employee_id
 ),
 
-{% if is_incremental() -%}
+{#- A table built before it was incremental has no watermark: rebuild every row once (the
+    delete+insert then covers them all, and `on_schema_change` adds the column). -#}
+{%- set built_columns = adapter.get_columns_in_relation(this) if is_incremental() else [] -%}
+{% if 'history_recorded_at' in built_columns | map(attribute='name') | list -%}
 built as (
     select * from {{ this }}
 ),
