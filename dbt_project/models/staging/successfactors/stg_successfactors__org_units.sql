@@ -1,3 +1,5 @@
+{{ config(materialized='table') }}
+{#- A table, not a view: dbt_project.yml (models: staging) says why. -#}
 with versions as (
     select * from {{ ref('stg_successfactors__org_unit_versions') }}
 ),
