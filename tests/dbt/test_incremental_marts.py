@@ -5,11 +5,13 @@ out of order, a deleted employee, an org unit moving to another top-level unit, 
 Salesforce match, a new validity in the seed, due dates passing. After each day's ordinary
 ``dbt build`` the four large marts are kept aside, rebuilt with ``--full-refresh`` on the
 same snapshots, and compared row by row, every column, both ways; then the incremental rows
-go back so the next day builds on them.
+go back so the next day builds on them. Last, a range of days rebuilt with the vars
+``rebuild_from``/``rebuild_until`` gives back the daily path's rows.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import pytest
@@ -215,3 +217,42 @@ def test_the_completions_are_built_incrementally(
     comparisons: list[dict[str, list[tuple]]], raw_warehouse: RawWarehouse
 ) -> None:
     assert incremental_models(raw_warehouse) == ["fct_learning_completions"]
+
+
+def test_a_range_of_days_rebuilt_with_the_vars_gives_the_daily_paths_rows(
+    comparisons: list[dict[str, list[tuple]]], raw_warehouse: RawWarehouse
+) -> None:
+    """Completions of the range that were lost or damaged come back as the daily path built
+    them; the same damage outside the range stays (the vars bound what is rebuilt)."""
+    w = raw_warehouse
+    fact = f'"{w.schema("marts")}".fct_learning_completions'
+    w.execute("drop table if exists kept.daily_completions")
+    w.execute(f"create table kept.daily_completions as select * from {fact}")
+    # In the range (21-22 Jan): B-1 lost, C-1 damaged. Outside it: A-1 (20 Jan) and C-2
+    # (30 Jan) damaged. A damaged department is nothing the daily path looks for (a lost row
+    # it would notice: B-1 tells only that the range does not break that).
+    w.execute(
+        f"update {fact} set department = 'DAMAGED' where completion_id in ('A-1', 'C-1', 'C-2')"
+    )
+    w.execute(f"delete from {fact} where completion_id = 'B-1'")
+    rebuild = {
+        "as_of_date": DAYS[-1][1],
+        "rebuild_from": "2026-01-21",
+        "rebuild_until": "2026-01-22",
+    }
+    run = w.dbt("run", "--select", "fct_learning_completions", "--vars", json.dumps(rebuild))
+    assert run.returncode == 0, run.output[-6000:]
+    found = w.query(
+        f"(select 'daily only', * from kept.daily_completions"
+        f" except select 'daily only', * from {fact})"
+        f" union all (select 'rebuilt only', * from {fact}"
+        f" except select 'rebuilt only', * from kept.daily_completions)"
+    )
+    w.execute(f"delete from {fact}")
+    w.execute(f"insert into {fact} select * from kept.daily_completions")
+    assert sorted((row[0], row[1]) for row in found) == [
+        ("daily only", "A-1"),
+        ("daily only", "C-2"),
+        ("rebuilt only", "A-1"),
+        ("rebuilt only", "C-2"),
+    ]

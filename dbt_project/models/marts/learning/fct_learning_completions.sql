@@ -7,7 +7,8 @@
 {#- Incremental: each build rebuilds the completions of the learners whose inputs changed since
     the previous one (`learners_to_rebuild`), delete+insert by `completion_id`; `--full-refresh`
     rebuilds every row and gives the same rows. _learning__docs.md (`incremental_completions`)
-    lists what counts as a change and why nothing else can change a row. -#}
+    lists what counts as a change and why nothing else can change a row; the vars
+    `rebuild_from`/`rebuild_until` rebuild the completions of a range of days too. -#}
 -- depends_on: {{ ref('stg_successfactors__org_units') }}
 -- depends_on: {{ ref('int_org_unit_ancestors_history') }}
 -- depends_on: {{ ref('int_org_unit_versions') }}
@@ -162,7 +163,10 @@ learners_to_rebuild as (
 completions as (
     select all_completions.*
     from all_completions
-    where all_completions.employee_id in (select employee_id from learners_to_rebuild)
+    where
+        all_completions.employee_id in (select employee_id from learners_to_rebuild)
+        -- and the days the `rebuild_from`/`rebuild_until` vars name (macros/rebuild_range.sql)
+        or {{ in_rebuild_range('cast(all_completions.completed_at as date)') }}
 ),
 {%- else -%}
 completions as (
