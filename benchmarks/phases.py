@@ -253,7 +253,8 @@ def _one_day_apart(requests: int, employees: int) -> int:
     share = math.ceil(employees / (sweep_days - 1)) if sweep_days > 1 else employees
     estimate = requests + 2 * share
     budget = getattr(defaults, "learning_request_budget", 0)
-    return min(estimate, budget) if budget else estimate
+    # The budget bounds per-learner requests; a run already at it stays where it is.
+    return max(requests, min(estimate, budget)) if budget else estimate
 
 
 def _landed_learners(warehouse: BenchWarehouse) -> list[str]:
