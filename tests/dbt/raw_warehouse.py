@@ -45,10 +45,10 @@ RAW_TABLES: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
     ("successfactors", "org_units"): _layout("successfactors", "org_units"),
 }
 # SuccessFactors Learning lands in raw_successfactors too, but only once the loader has run that
-# source: like dlt, the helpers create these tables at their first load.
+# source: like the loader, the helpers create all of them at the first Learning load.
 LEARNING_TABLES: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
     ("successfactors", table): _layout("successfactors_learning", table)
-    for table in ("learning_items", "learning_assignments", "learning_completions")
+    for table in ("learning_items", "learning_assignments", "learning_completions", "learner_reads")
 }
 LEARNING_MARTS = (
     "dim_learning_item",
@@ -171,7 +171,8 @@ class RawWarehouse:
         self._loads += 1
         load_id = f"{extracted_at.timestamp():.6f}.{self._loads}"
         if (source, table) in LEARNING_TABLES:
-            self.create_table(source, table, LEARNING_TABLES[(source, table)])
+            for (learning_source, learning_table), layout in LEARNING_TABLES.items():
+                self.create_table(learning_source, learning_table, layout)
         layout = RAW_TABLES.get((source, table)) or LEARNING_TABLES[(source, table)]
         columns = [name for name, _ in layout]
         for row in rows:
