@@ -41,7 +41,9 @@ LOADER_COLUMNS: dict[str, dict[str, Any]] = {
 }
 # Columns of every versions table that come from the loader and dlt, never from an API.
 RESERVED_COLUMNS = frozenset({*LOADER_COLUMNS, "_dlt_id", "_dlt_load_id"})
-# The overlap map is pruned to the window behind the newest cursor once it grows past this.
+# The overlap map is pruned to the window behind the newest cursor once it grows past this,
+# and again each time it has doubled since: when every entry is inside the window (a long
+# horizon, a full load of recent changes) a prune per record would make a run quadratic.
 RECENT_PRUNE_SIZE = 20_000
 
 
@@ -271,6 +273,7 @@ class _VersionMemory:
         self._horizon = horizon  # None: remember every key
         self._full_refresh = full_refresh
         self._moves_cursor = moves_cursor
+        self._prune_at = RECENT_PRUNE_SIZE
         cursor = state.get("cursor")
         self.newest: datetime | None = datetime.fromisoformat(cursor) if cursor else None
 
@@ -287,8 +290,9 @@ class _VersionMemory:
         if newer and self._moves_cursor:
             self.newest = changed_at
         self._recent[key] = [version, changed_at.isoformat() if changed_at else None]
-        if self._horizon is not None and len(self._recent) > RECENT_PRUNE_SIZE:
+        if self._horizon is not None and len(self._recent) > self._prune_at:
             self._recent = _within(self._recent, self.newest, self._horizon)
+            self._prune_at = max(RECENT_PRUNE_SIZE, 2 * len(self._recent))
 
     def save(self, state: dict[str, Any]) -> None:
         if self.newest is not None:
