@@ -22,51 +22,12 @@ from typing import Any
 
 import requests
 
-# What the loader selects (ingest/sources/*.py); the floor asks for the same columns.
-SALESFORCE_USER_FIELDS = [
-    "Id",
-    "Username",
-    "Name",
-    "FirstName",
-    "LastName",
-    "Email",
-    "Division",
-    "Department",
-    "Title",
-    "Audit_Phase__c",
-    "IsActive",
-    "EmployeeNumber",
-    "FederationIdentifier",
-    "ManagerId",
-    "CreatedDate",
-    "LastModifiedDate",
-    "SystemModstamp",
-]
-EC_USER_FIELDS = [
-    "userId",
-    "username",
-    "firstName",
-    "lastName",
-    "email",
-    "department",
-    "division",
-    "location",
-    "title",
-    "status",
-    "hireDate",
-    "lastModifiedDateTime",
-]
-EC_ORG_UNIT_FIELDS = [
-    "externalCode",
-    "startDate",
-    "endDate",
-    "name",
-    "description",
-    "parent",
-    "headOfUnit",
-    "status",
-    "lastModifiedDateTime",
-]
+from ingest.sources import salesforce, successfactors
+
+# What the loader selects: the floor asks for the same columns (and nothing else of it).
+SALESFORCE_USER_FIELDS = list(salesforce.USER_FIELDS)
+EC_USER_FIELDS = list(successfactors.USER_FIELDS)
+EC_ORG_UNIT_FIELDS = list(successfactors.ORG_UNIT_FIELDS)
 LEARNING_ROOT = "/learning/odatav4/public"
 LEARNING_SETS = {
     "learning_assignments": f"{LEARNING_ROOT}/user/learningplan-service/v1/UserTodoLearningItems",
