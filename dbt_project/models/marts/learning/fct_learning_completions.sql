@@ -9,6 +9,10 @@
     rebuilds every row and gives the same rows. _learning__docs.md (`incremental_completions`)
     lists what counts as a change and why nothing else can change a row; the vars
     `rebuild_from`/`rebuild_until` rebuild the completions of a range of days too. -#}
+{#- A table built before it was incremental has no watermark: rebuild every row once (the
+    delete+insert then covers them all, and `on_schema_change` adds the column). -#}
+{%- set built_columns = adapter.get_columns_in_relation(this) if is_incremental() else [] -%}
+{%- set has_watermark = 'history_recorded_at' in built_columns | map(attribute='name') | list %}
 -- depends_on: {{ ref('stg_successfactors__org_units') }}
 -- depends_on: {{ ref('int_org_unit_ancestors_history') }}
 -- depends_on: {{ ref('int_org_unit_versions') }}
@@ -49,130 +53,129 @@ employee_recorded as (
     group by employee_id
 ),
 
-{#- A table built before it was incremental has no watermark: rebuild every row once (the
-    delete+insert then covers them all, and `on_schema_change` adds the column). -#}
-{%- set built_columns = adapter.get_columns_in_relation(this) if is_incremental() else [] -%}
-{% if 'history_recorded_at' in built_columns | map(attribute='name') | list -%}
-built as (
-    select * from {{ this }}
-),
+{% if has_watermark %}
+    built as (
+        select * from {{ this }}
+    ),
 
-previous_build as (
-    select max(history_recorded_at) as history_recorded_at from built
-),
+    previous_build as (
+        select max(history_recorded_at) as history_recorded_at from built
+    ),
 
--- a unit whose versions were recorded since, and every unit ever below it: their placements
--- in the tree may have changed
-moved_org_units as (
-    select distinct org_unit_ancestors.org_unit_id
-    from {{ ref('int_org_unit_versions') }} as org_unit_versions
-    cross join previous_build
-    inner join {{ ref('int_org_unit_ancestors_history') }} as org_unit_ancestors
-        on org_unit_versions.org_unit_id = org_unit_ancestors.ancestor_org_unit_id
-    where
-        previous_build.history_recorded_at is null
-        or org_unit_versions.recorded_at > previous_build.history_recorded_at
-),
-
-learners_to_rebuild as (
-    -- a completion new or changed since it was built (moved to another learner included)
-    select all_completions.employee_id
-    from all_completions
-    left join built
-        on all_completions.completion_id = built.completion_id
-    where
-        built.completion_id is null
-        or all_completions.employee_id is distinct from built.employee_id
-        or all_completions.component_id is distinct from built.component_id
-        or all_completions.component_type_id is distinct from built.component_type_id
-        or all_completions.completion_status_id is distinct from built.completion_status_id
-        or all_completions.completion_status_description
-        is distinct from built.completion_status_description
-        or all_completions.grade is distinct from built.grade
-        or all_completions.credit_hours is distinct from built.credit_hours
-        or all_completions.cpe_hours is distinct from built.cpe_hours
-        or all_completions.contact_hours is distinct from built.contact_hours
-        or all_completions.total_hours is distinct from built.total_hours
-        or all_completions.is_successful is distinct from built.is_successful
-        or all_completions.completed_at is distinct from built.completed_at
-        or all_completions.last_updated_at is distinct from built.last_updated_at
-
-    union
-
-    -- a version of the employee recorded since (late, out of order, deleted: all recorded)
-    select employee_versions.employee_id
-    from {{ ref('int_employee_versions') }} as employee_versions
-    cross join previous_build
-    where
-        previous_build.history_recorded_at is null
-        or employee_versions.recorded_at > previous_build.history_recorded_at
-
-    union
-
-    -- a version of the Salesforce user matched to the employee today recorded since
-    select persons.employee_id
-    from {{ ref('int_salesforce_user_versions') }} as salesforce_user_versions
-    cross join previous_build
-    inner join persons
-        on salesforce_user_versions.salesforce_user_id = persons.salesforce_user_id
-    where
-        persons.employee_id is not null
-        and (
+    -- a unit whose versions were recorded since, and every unit ever below it: their placements
+    -- in the tree may have changed
+    moved_org_units as (
+        select distinct org_unit_ancestors.org_unit_id
+        from {{ ref('int_org_unit_versions') }} as org_unit_versions
+        cross join previous_build
+        inner join {{ ref('int_org_unit_ancestors_history') }} as org_unit_ancestors
+            on org_unit_versions.org_unit_id = org_unit_ancestors.ancestor_org_unit_id
+        where
             previous_build.history_recorded_at is null
-            or salesforce_user_versions.recorded_at > previous_build.history_recorded_at
-        )
+            or org_unit_versions.recorded_at > previous_build.history_recorded_at
+    ),
 
-    union
+    learners_to_rebuild as (
+        -- a completion new or changed since it was built (moved to another learner included)
+        select all_completions.employee_id
+        from all_completions
+        left join built
+            on all_completions.completion_id = built.completion_id
+        where
+            built.completion_id is null
+            or all_completions.employee_id is distinct from built.employee_id
+            or all_completions.component_id is distinct from built.component_id
+            or all_completions.component_type_id is distinct from built.component_type_id
+            or all_completions.completion_status_id is distinct from built.completion_status_id
+            or all_completions.completion_status_description
+            is distinct from built.completion_status_description
+            or all_completions.grade is distinct from built.grade
+            or all_completions.credit_hours is distinct from built.credit_hours
+            or all_completions.cpe_hours is distinct from built.cpe_hours
+            or all_completions.contact_hours is distinct from built.contact_hours
+            or all_completions.total_hours is distinct from built.total_hours
+            or all_completions.is_successful is distinct from built.is_successful
+            or all_completions.completed_at is distinct from built.completed_at
+            or all_completions.last_updated_at is distinct from built.last_updated_at
 
-    -- a different person or Salesforce match today
-    select built.employee_id
-    from built
-    left join persons
-        on built.employee_id = persons.employee_id
-    where
-        built.person_key is distinct from persons.person_key
-        or built.salesforce_user_id is distinct from persons.salesforce_user_id
+        union
 
-    union
+        -- a version of the employee recorded since (late, out of order, deleted: all recorded)
+        select employee_versions.employee_id
+        from {{ ref('int_employee_versions') }} as employee_versions
+        cross join previous_build
+        where
+            previous_build.history_recorded_at is null
+            or employee_versions.recorded_at > previous_build.history_recorded_at
 
-    -- a validity changed in the seed
-    select built.employee_id
-    from built
-    left join certification_validity
-        on built.component_id = certification_validity.component_id
-    where built.validity_days is distinct from certification_validity.validity_days
+        union
 
-    union
+        -- a version of the Salesforce user matched to the employee today recorded since
+        select persons.employee_id
+        from {{ ref('int_salesforce_user_versions') }} as salesforce_user_versions
+        cross join previous_build
+        inner join persons
+            on salesforce_user_versions.salesforce_user_id = persons.salesforce_user_id
+        where
+            persons.employee_id is not null
+            and (
+                previous_build.history_recorded_at is null
+                or salesforce_user_versions.recorded_at > previous_build.history_recorded_at
+            )
 
-    -- an org unit that is no longer current (dim_employee_scd reads today's units)
-    select built.employee_id
-    from built
-    left join {{ ref('stg_successfactors__org_units') }} as current_org_units
-        on built.org_unit_id = current_org_units.org_unit_id
-    where built.org_unit_id is not null and current_org_units.org_unit_id is null
+        union
 
-    union
+        -- a different person or Salesforce match today
+        select built.employee_id
+        from built
+        left join persons
+            on built.employee_id = persons.employee_id
+        where
+            built.person_key is distinct from persons.person_key
+            or built.salesforce_user_id is distinct from persons.salesforce_user_id
 
-    -- a version in a unit whose place in the tree may have changed
-    select employee_versions.employee_id
-    from employee_versions
-    inner join moved_org_units
-        on employee_versions.org_unit_id = moved_org_units.org_unit_id
-),
+        union
 
-completions as (
-    select all_completions.*
-    from all_completions
-    where
-        all_completions.employee_id in (select employee_id from learners_to_rebuild)
-        -- and the days the `rebuild_from`/`rebuild_until` vars name (macros/rebuild_range.sql)
-        or {{ in_rebuild_range('cast(all_completions.completed_at as date)') }}
-),
-{%- else -%}
-completions as (
-    select * from all_completions
-),
-{%- endif %}
+        -- a validity changed in the seed
+        select built.employee_id
+        from built
+        left join certification_validity
+            on built.component_id = certification_validity.component_id
+        where built.validity_days is distinct from certification_validity.validity_days
+
+        union
+
+        -- an org unit that is no longer current (dim_employee_scd reads today's units)
+        select built.employee_id
+        from built
+        left join {{ ref('stg_successfactors__org_units') }} as current_org_units
+            on built.org_unit_id = current_org_units.org_unit_id
+        where built.org_unit_id is not null and current_org_units.org_unit_id is null
+
+        union
+
+        -- a version in a unit whose place in the tree may have changed
+        select employee_versions.employee_id
+        from employee_versions
+        inner join moved_org_units
+            on employee_versions.org_unit_id = moved_org_units.org_unit_id
+    ),
+
+    completions as (
+        select all_completions.*
+        from all_completions
+        where
+            all_completions.employee_id in (
+                select learners_to_rebuild.employee_id from learners_to_rebuild
+            )
+            -- and the days the `rebuild_from`/`rebuild_until` vars name (macros/rebuild_range.sql)
+            or {{ in_rebuild_range('cast(all_completions.completed_at as date)') }}
+    ),
+{% else %}
+    completions as (
+        select * from all_completions
+    ),
+{% endif %}
 
 employee_history_starts as (
     {{ history_starts('employee_versions', 'employee_id') }}

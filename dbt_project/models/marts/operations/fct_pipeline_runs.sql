@@ -66,7 +66,7 @@ select
     run_id,
     started_at,
     finished_at,
-    {{ dbt.datediff('started_at', 'finished_at', 'second') }} as duration_seconds,
+    {{ dbt.datediff('started_at', 'finished_at', 'second') }} as duration_seconds,  -- noqa: LT05
     status,
     detailed_status,
     rows_loaded,

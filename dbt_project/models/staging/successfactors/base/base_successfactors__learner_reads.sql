@@ -5,7 +5,8 @@ with source as (
 renamed as (
     select
         trim(user_id) as employee_id,
-        trim(resource) as resource,
+        -- `resource` is the loader's column name (a keyword to sqlfluff, not to Postgres)
+        trim(resource) as resource,  -- noqa: RF04
         trim(outcome) as outcome,
         {{ to_utc_timestamp('read_at') }} as read_at,
         {{ to_utc_timestamp('_extracted_at') }} as extracted_at,
