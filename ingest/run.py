@@ -253,8 +253,9 @@ def _run_locked(run: _Run, sources: list[Source]) -> int:
     status = worst([r.status for r in results])
     errors = "; ".join(f"{r.source}: {e}" for r in results for e in r.errors)
     ledger.finish_run(run_id, status, errors or None)
-    run.reporter.event("run_finished", f"run {run_id}: {status}", run_id=run_id, status=status)
+    # Alert first: the run's verdict stays its last line.
     run.alerting.loader_run_finished(run_id, status, errors or None)
+    run.reporter.event("run_finished", f"run {run_id}: {status}", run_id=run_id, status=status)
     return 0 if status in (SUCCESS, SUCCESS_WITH_REJECTS, DRY_RUN) else 1
 
 

@@ -29,15 +29,33 @@ RUN_COLUMNS = [
     "load_id",
     "raw_row_id",
     "recorded_at",  # staging's run time, frozen into snapshot rows
+    # when Learning read a learner, and the marts that say how fresh that is
+    "read_at",
+    "learning_last_read_at",
+    "oldest_learning_read_at",
+    "history_recorded_at",  # fct_learning_completions' watermark: a recorded_at
 ]
+# Raw tables that log what a run did rather than hold source data: a run that read a learner
+# twice (killed, then rerun) rightly says so twice, so only which reads happened is compared.
+RUN_LOG_TABLES = {"learner_reads"}
+# Marts about the runs themselves (ids, times, durations): no two runs share them.
+RUN_MARTS = {
+    "fct_pipeline_runs",
+    "agg_pipeline_runs_daily",
+    "fct_model_row_count_changes",
+    "dim_pipeline_jobs",
+}
 
 
-def rows(database: Database, schema: str, table: str) -> list[str]:
-    """Every row of a table as JSON without the run columns, sorted (duplicates kept)."""
+def rows(database: Database, schema: str, table: str, distinct: bool = False) -> list[str]:
+    """Every row of a table as JSON without the run columns, sorted (duplicates kept, unless
+    ``distinct``)."""
+    which = "distinct " if distinct else ""
     return [
         row
         for (row,) in database.query(
-            f'select (to_jsonb(t) - %s::text[])::text from "{schema}"."{table}" as t order by 1',
+            f"select {which}(to_jsonb(t) - %s::text[])::text"
+            f' from "{schema}"."{table}" as t order by 1',
             (RUN_COLUMNS,),
         )
     ]
@@ -50,7 +68,7 @@ def raw_tables(database: Database) -> dict[str, list[str]]:
         " where table_schema like 'raw\\_%%' and table_name not like '\\_dlt\\_%%'"
         " order by 1, 2"
     )
-    return {f"{s}.{t}": rows(database, s, t) for s, t in tables}
+    return {f"{s}.{t}": rows(database, s, t, distinct=t in RUN_LOG_TABLES) for s, t in tables}
 
 
 def cursors(database: Database) -> dict[str, Any]:
@@ -84,7 +102,7 @@ def marts(database: Database, day: int, target: Path) -> dict[str, list[str]]:
         " where table_schema in ('marts', 'snapshots') order by 1, 2"
     )
     assert relations
-    return {f"{s}.{t}": rows(database, s, t) for s, t in relations}
+    return {f"{s}.{t}": rows(database, s, t) for s, t in relations if t not in RUN_MARTS}
 
 
 @dataclass
