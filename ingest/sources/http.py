@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin
 
@@ -148,14 +149,37 @@ class ApiClient:
         headers: Mapping[str, str] | None = None,
     ) -> Any:
         """One logical GET (retried as configured); the decoded JSON body."""
-        self._tokens.token()  # fetch the token first: the base URL may come with it
-        url = urljoin(self._base_url().rstrip("/") + "/", path_or_url)
         unparseable = 0
         while True:
+            response = self.request("GET", path_or_url, params=params, headers=headers)
+            try:
+                return response.json()
+            except ValueError:
+                unparseable += 1
+                if unparseable >= UNPARSEABLE_BODY_ATTEMPTS:
+                    raise SourceError(
+                        f"{self.name} sent a body that is not complete JSON for "
+                        f"{_path_of(response.url)} ({unparseable} attempts)"
+                    ) from None
+
+    def request(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        json: Any = None,
+        data: bytes | None = None,
+    ) -> requests.Response:
+        """One logical request (retried as configured, the token renewed on 401); an error
+        answer raises HttpStatusError quoting the API's reason."""
+        self._tokens.token()  # fetch the token first: the base URL may come with it
+        url = urljoin(self._base_url().rstrip("/") + "/", path_or_url)
+        call = _Call(method, url, params, json, data)
+        while True:
             token = self._tokens.token()
-            response = self._send(
-                url, params, {**(headers or {}), "Authorization": f"Bearer {token}"}
-            )
+            response = self._send(call, {**(headers or {}), "Authorization": f"Bearer {token}"})
             if response.status_code == 401:
                 # A token may expire between pages, also for several workers at once: renewed
                 # once for all of them, and retried until fresh tokens stop getting through.
@@ -167,50 +191,54 @@ class ApiClient:
                 self._check_response(response)
             if response.status_code >= 400:
                 reason = error_text(response)
+                where = _path_of(url) if method == "GET" else f"{method} {_path_of(url)}"
                 raise HttpStatusError(
-                    f"{self.name} answered HTTP {response.status_code} for "
-                    f"{_path_of(url)}: {reason}",
+                    f"{self.name} answered HTTP {response.status_code} for {where}: {reason}",
                     response.status_code,
                     reason,
                 )
-            try:
-                return response.json()
-            except ValueError:
-                unparseable += 1
-                if unparseable >= UNPARSEABLE_BODY_ATTEMPTS:
-                    raise SourceError(
-                        f"{self.name} sent a body that is not complete JSON for {_path_of(url)} "
-                        f"({unparseable} attempts)"
-                    ) from None
+            return response
 
-    def _send(
-        self, url: str, params: Mapping[str, str] | None, headers: Mapping[str, str]
-    ) -> requests.Response:
+    def _send(self, call: _Call, headers: Mapping[str, str]) -> requests.Response:
         try:
             if self._pacer is None:
-                return self._get(url, params, headers)  # retried inside the session
+                return self._sent(call, headers)  # retried inside the session
             # Throttled: each attempt waits its turn, or a retry lands just after another
             # worker's call, is throttled again and the retries cascade.
-            return self._client.retrying()(self._paced_get, url, params, headers)
+            return self._client.retrying()(self._paced, call, headers)
         except requests.RequestException as exc:
             raise SourceError(
-                f"{self.name} could not be reached for {_path_of(url)}: {request_failure(exc)}"
+                f"{self.name} could not be reached for {_path_of(call.url)}: {request_failure(exc)}"
             ) from None
 
-    def _paced_get(
-        self, url: str, params: Mapping[str, str] | None, headers: Mapping[str, str]
-    ) -> requests.Response:
+    def _paced(self, call: _Call, headers: Mapping[str, str]) -> requests.Response:
         assert self._pacer is not None
         self._pacer.wait_turn()
-        response = self._get(url, params, headers)
+        response = self._sent(call, headers)
         if response.status_code == 429:
             self._pacer.slow_down(_retry_after_seconds(response))
         return response
 
-    def _get(
-        self, url: str, params: Mapping[str, str] | None, headers: Mapping[str, str]
-    ) -> requests.Response:
-        return self._client.session.get(url, params=params, headers=dict(headers))
+    def _sent(self, call: _Call, headers: Mapping[str, str]) -> requests.Response:
+        return self._client.session.request(
+            call.method,
+            call.url,
+            params=call.params,
+            headers=dict(headers),
+            json=call.json,
+            data=call.data,
+        )
+
+
+@dataclass(frozen=True)
+class _Call:
+    """What one logical request sends (again on each retry)."""
+
+    method: str
+    url: str
+    params: Mapping[str, str] | None
+    json: Any
+    data: bytes | None
 
 
 class Pacer:
