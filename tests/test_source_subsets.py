@@ -41,7 +41,15 @@ LEARNING_MARTS = {
     "fct_learning_assignments",
     "agg_compliance_by_org_unit",
 }
-ALL_MARTS = SALESFORCE_MARTS | EMPLOYEE_MARTS | LEARNING_MARTS | {"dim_person", "fct_org_changes"}
+# What the push to Salesforce reads: it needs all three sources.
+PUSH_MARTS = {"dim_salesforce_user_compliance"}
+ALL_MARTS = (
+    SALESFORCE_MARTS
+    | EMPLOYEE_MARTS
+    | LEARNING_MARTS
+    | PUSH_MARTS
+    | {"dim_person", "fct_org_changes"}
+)
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,21 @@
 {%- endmacro %}
 
 
+{#- How many days ahead `dim_salesforce_user_compliance` looks for a due date or a certification
+    expiry that makes a person `Due soon` (var `compliance_due_soon_days`, default 30; the last
+    day included). -#}
+{% macro compliance_due_soon_days() -%}
+    {%- set configured = var('compliance_due_soon_days', 30) | string | trim -%}
+    {%- if not configured.isdigit() -%}
+        {{ exceptions.raise_compiler_error(
+            "the compliance_due_soon_days var must be a whole number of days (0 or more), not '"
+            ~ configured ~ "'"
+        ) }}
+    {%- endif -%}
+    {{ return(configured | int) }}
+{%- endmacro %}
+
+
 {#- The status of one assignment as of `as_of_date` (all three are SQL date expressions; the
     completion's date in UTC, null when there is none). A completion after `as_of_date` does
     not count yet; the due date is inclusive; no due date is never overdue. -#}

@@ -55,6 +55,7 @@ LEARNING_MARTS = (
     "fct_learning_completions",
     "fct_learning_assignments",
     "agg_compliance_by_org_unit",
+    "dim_salesforce_user_compliance",
 )
 MARTS = (
     "dim_salesforce_user_scd",

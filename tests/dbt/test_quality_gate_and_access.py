@@ -125,7 +125,7 @@ def test_docs_generate_describes_every_mart_and_mart_column(
         for node in manifest["nodes"].values()
         if node["resource_type"] == "model" and node["schema"] == "marts"
     ]
-    assert len(marts) == 15  # 11 people and learning marts, 4 operations marts
+    assert len(marts) == 16  # 12 people and learning marts, 4 operations marts
     for node in marts:
         assert node["description"].strip(), node["name"]
         built_columns = catalog["nodes"][node["unique_id"]]["columns"]
