@@ -2,8 +2,10 @@
 
 ``GET state`` | ``POST day {"day": N} or {"advance": n}`` | ``GET/POST faults`` (a Faults
 object, a mapping api -> Faults, or ``{}`` to clear) | ``POST settings
-{"salesforce_daily_api_limit", "learning_min_interval_seconds", "reset_api_usage", "shape"}`` |
-``GET config`` (the loader configuration, secrets included: it is a local sandbox).
+{"salesforce_daily_api_limit", "learning_min_interval_seconds", "reset_api_usage", "shape",
+"absent_user_fields", "read_only_user_fields", "bulk_polls_in_progress", "write_failures",
+"failing_bulk_jobs"}`` | ``GET config`` (the loader configuration, secrets included: it is a
+local sandbox).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 from ingest.sandbox.clock import date_iso, day_start
 from ingest.sandbox.faults import API_NAMES, Faults
+from ingest.sandbox.salesforce_writes import WRITE_SETTINGS, apply_write_settings
 from ingest.sandbox.shape import TenantShape
 from ingest.sandbox.web import Request, Response, json_response
 from ingest.sandbox.world import World
@@ -33,8 +36,24 @@ def state_of(world: World) -> dict[str, Any]:
         "salesforce_daily_api_limit": world.settings.salesforce_daily_api_limit,
         "learning_min_interval_seconds": world.settings.learning_min_interval_seconds,
         "shape": world.settings.shape.to_json(),
+        "salesforce_writes": _write_counts(world),
+        "salesforce_write_settings": {
+            "absent_user_fields": sorted(world.settings.absent_user_fields),
+            "read_only_user_fields": sorted(world.settings.read_only_user_fields),
+            "bulk_polls_in_progress": world.settings.bulk_polls_in_progress,
+            "write_failures": dict(world.settings.write_failures),
+            "failing_bulk_jobs": world.settings.failing_bulk_jobs,
+        },
         "faults": {api: injector.describe() for api, injector in world.faults.items()},
     }
+
+
+def _write_counts(world: World) -> dict[str, int]:
+    """Records written (or refused) per API, as logged."""
+    counts = {"bulk": 0, "collections": 0}
+    for entry in list(world.user_writes.log):
+        counts[entry["via"]] += 1
+    return counts
 
 
 def parse_faults(body: Any) -> Faults | dict[str, Faults] | None:
@@ -54,6 +73,7 @@ def apply_settings(world: World, body: dict[str, Any]) -> None:
         "learning_min_interval_seconds",
         "reset_api_usage",
         "shape",
+        *WRITE_SETTINGS,
     }
     if unknown:
         raise ValueError(f"unknown settings {sorted(unknown)}")
@@ -71,6 +91,7 @@ def apply_settings(world: World, body: dict[str, Any]) -> None:
         if not isinstance(body["shape"], dict):
             raise ValueError("shape must be a JSON object")
         world.settings.shape = TenantShape.from_json(body["shape"])
+    apply_write_settings(world.settings, body)
     if body.get("reset_api_usage"):
         world.salesforce_api_usage = 0
 

@@ -2,9 +2,11 @@
 
 Paths: ``POST /services/oauth2/token``, ``GET /services/data/``,
 ``GET /services/data/vNN.N/sobjects/User/describe``, ``GET .../sobjects/User/{Id}``,
-``GET .../query?q=``, ``GET .../queryAll?q=`` and ``GET .../query/{locator}-{offset}``.
-Errors are JSON arrays ``[{"message", "errorCode", "fields"}]``; every REST answer carries
-``Sforce-Limit-Info: api-usage=used/limit``.
+``GET .../query?q=``, ``GET .../queryAll?q=`` and ``GET .../query/{locator}-{offset}``;
+the write paths (Bulk API 2.0 ``jobs/ingest``, ``composite/sobjects``) are answered by
+``salesforce_writes.py`` behind the same token and quota. Errors are JSON arrays
+``[{"message", "errorCode", "fields"}]``; every REST answer carries
+``Sforce-Limit-Info: api-usage=used/limit``. Values clients wrote win over generated ones.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from array import array
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 from ingest.sandbox.clock import salesforce_datetime
@@ -65,11 +67,16 @@ def salesforce_id(prefix: str, number: int, pod: str = "5g") -> str:
         number, rest = divmod(number, 62)
         digits = _BASE62[rest] + digits
     short = prefix + pod + digits
+    return short + id_suffix(short)
+
+
+def id_suffix(short: str) -> str:
+    """The 3 characters that make a 15-character id case-safe: one per 5, flagging uppercase."""
     suffix = ""
-    for chunk in range(3):  # Salesforce's checksum: one char per 5, flagging uppercase
+    for chunk in range(3):
         bits = sum(1 << i for i, ch in enumerate(short[chunk * 5 : chunk * 5 + 5]) if ch.isupper())
         suffix += _CHECKSUM[bits]
-    return short + suffix
+    return suffix
 
 
 def user_id(index: int) -> str:
@@ -97,6 +104,11 @@ class FieldSpec:
     nillable: bool = True
     picklist: tuple[str, ...] = ()
     reference_to: tuple[str, ...] = ()
+    # A restricted picklist refuses values outside ``picklist``.
+    restricted: bool = False
+    # Numbers: Number(18, 0) is precision 18, scale 0.
+    precision: int = 0
+    scale: int = 0
 
     @property
     def soap_type(self) -> str:
@@ -105,6 +117,8 @@ class FieldSpec:
             "reference": "tns:ID",
             "boolean": "xsd:boolean",
             "datetime": "xsd:dateTime",
+            "date": "xsd:date",
+            "double": "xsd:double",
         }.get(self.type, "xsd:string")
 
 
@@ -129,6 +143,32 @@ USER_FIELDS = (
     FieldSpec(
         "Audit_Phase__c", "picklist", "Audit Phase", custom=True, length=255, picklist=AUDIT_PHASES
     ),
+)
+COMPLIANCE_STATUSES = ("Compliant", "Due soon", "Overdue")
+# Written back by reverse ETL (``python -m ingest push``); null until a client writes them.
+LEARNING_FIELDS = (
+    FieldSpec(
+        "Learning_Compliance_Status__c",
+        "picklist",
+        "Learning Compliance Status",
+        custom=True,
+        length=255,
+        picklist=COMPLIANCE_STATUSES,
+        restricted=True,
+    ),
+    FieldSpec(
+        "Learning_Overdue_Count__c",
+        "double",
+        "Learning Overdue Count",
+        custom=True,
+        precision=18,
+        scale=0,
+    ),
+    FieldSpec("Learning_Next_Due_Date__c", "date", "Learning Next Due Date", custom=True),
+    FieldSpec(
+        "Learning_Certification_Expiry__c", "date", "Learning Certification Expiry", custom=True
+    ),
+    FieldSpec("Learning_Compliance_As_Of__c", "date", "Learning Compliance As Of", custom=True),
 )
 DRIFT_SPEC = FieldSpec(DRIFT_FIELD, "string", "Cost Center", custom=True, length=20)
 CORRUPTION = Corruption(
@@ -157,9 +197,17 @@ class Cursor:
     batch: int
 
 
+class WriteRoutes(Protocol):
+    """The write paths (``salesforce_writes.py``), served behind this API's token and quota."""
+
+    def route(self, request: Request, version: str, rest: str) -> Response | None:
+        """The answer when ``rest`` is one of its paths, else None."""
+
+
 class SalesforceApi:
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: World, writes: WriteRoutes | None = None) -> None:
         self.world = world
+        self.writes = writes
         self._cursors: OrderedDict[str, Cursor] = OrderedDict()
         self._resumes = 0  # locators made by empty pages, so each one is new
         self._lock = threading.Lock()
@@ -196,7 +244,10 @@ class SalesforceApi:
             return self._with_usage(
                 error(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
             )
-        if request.method != "GET":
+        write = None if self.writes is None else self.writes.route(request, version, rest)
+        if write is not None:
+            response = write
+        elif request.method != "GET":
             response = error(
                 405,
                 "METHOD_NOT_ALLOWED",
@@ -278,8 +329,7 @@ class SalesforceApi:
     # ---- describe and records
 
     def fields(self, day: int) -> tuple[FieldSpec, ...]:
-        drift = self.world.faults[API].drift_active(day)
-        return USER_FIELDS + ((DRIFT_SPEC,) if drift else ())
+        return user_fields(self.world, day)
 
     def _describe(self, version: str) -> dict[str, Any]:
         base = f"/services/data/v{version}/sobjects/User"
@@ -295,7 +345,10 @@ class SalesforceApi:
             "queryable": True,
             "retrieveable": True,
             "searchable": True,
-            "fields": [_describe_field(spec) for spec in self.fields(self.world.day)],
+            "fields": [
+                _describe_field(spec, updateable(self.world, spec))
+                for spec in self.fields(self.world.day)
+            ],
             "childRelationships": [],
             "urls": {
                 "sobject": base,
@@ -453,20 +506,37 @@ class SalesforceApi:
         return fields, array("i", chosen)
 
 
+def user_fields(world: World, day: int) -> tuple[FieldSpec, ...]:
+    """The User fields this tenant has on ``day`` (describe's ``fields``, in order)."""
+    absent = world.settings.absent_user_fields
+    learning = tuple(spec for spec in LEARNING_FIELDS if spec.name not in absent)
+    drift = world.faults[API].drift_active(day)
+    return USER_FIELDS + learning + ((DRIFT_SPEC,) if drift else ())
+
+
+def updateable(world: World, spec: FieldSpec) -> bool:
+    """Whether a client may write ``spec`` (describe's ``createable`` and ``updateable``)."""
+    return spec.name not in _SYSTEM_FIELDS and spec.name not in world.settings.read_only_user_fields
+
+
 _DATETIMES = {"CreatedDate", "LastModifiedDate", "SystemModstamp"}
 
 
 class Row:
     """Field values of one user at one day; array-backed fields avoid building the record."""
 
-    __slots__ = ("_user", "api", "cols", "day", "index")
+    __slots__ = ("_user", "api", "cols", "day", "index", "written")
 
     def __init__(self, api: SalesforceApi, index: int, day: int) -> None:
         self.api, self.index, self.day = api, index, day
         self.cols = api.world.company.state(day).salesforce
         self._user: SalesforceUser | None = None
+        self.written = api.world.user_writes.users.get(index)
 
     def get(self, name: str) -> Any:
+        written = self.written
+        if written is not None and name in written.values:
+            return written.values[name]
         fast = _FAST.get(name)
         if fast is not None:
             return fast(self)
@@ -475,15 +545,23 @@ class Row:
         return _FROM_RECORD[name](self._user)
 
 
+def _since_write(row: Row, generated: int) -> int:
+    """A write moves LastModifiedDate and SystemModstamp on; the later moment wins."""
+    written = row.written
+    return generated if written is None or written.moment < generated else written.moment
+
+
 _FAST: dict[str, Callable[[Row], Any]] = {
     "Id": lambda r: user_id(r.index),
-    "SystemModstamp": lambda r: r.cols.system_modstamp[r.index],
-    "LastModifiedDate": lambda r: r.cols.last_modified[r.index],
+    "SystemModstamp": lambda r: _since_write(r, r.cols.system_modstamp[r.index]),
+    "LastModifiedDate": lambda r: _since_write(r, r.cols.last_modified[r.index]),
     "IsActive": lambda r: bool(r.cols.active[r.index]),
     "Division": lambda r: DIVISIONS[r.cols.division[r.index]],
     "Audit_Phase__c": lambda r: AUDIT_PHASES[r.cols.phase[r.index]],
     "UserType": lambda r: "Standard",
     DRIFT_FIELD: lambda r: f"CC-{1000 + stable_hash(r.api.world.seed, 'cc', r.index) % 9000}",
+    # Null until written (written values are answered before these are asked).
+    **{spec.name: lambda r: None for spec in LEARNING_FIELDS},
 }
 _FROM_RECORD: dict[str, Callable[[SalesforceUser], Any]] = {
     "Username": lambda u: u.username,
@@ -504,7 +582,7 @@ _FROM_RECORD: dict[str, Callable[[SalesforceUser], Any]] = {
 _SYSTEM_FIELDS = ("Id", "Name", "CreatedDate", "LastModifiedDate", "SystemModstamp")
 
 
-def _describe_field(spec: FieldSpec) -> dict[str, Any]:
+def _describe_field(spec: FieldSpec, writable: bool) -> dict[str, Any]:
     """One entry of ``fields`` in a describe answer, in Salesforce's key order."""
     return {
         "name": spec.name,
@@ -512,12 +590,14 @@ def _describe_field(spec: FieldSpec) -> dict[str, Any]:
         "type": spec.type,
         "soapType": spec.soap_type,
         "length": spec.length,
+        "precision": spec.precision,
+        "scale": spec.scale,
         "custom": spec.custom,
         "nillable": spec.nillable,
         "filterable": True,
         "sortable": spec.type != "reference",
-        "createable": spec.name not in _SYSTEM_FIELDS,
-        "updateable": spec.name not in _SYSTEM_FIELDS,
+        "createable": writable,
+        "updateable": writable,
         "unique": spec.name in ("Id", "Username"),
         "referenceTo": list(spec.reference_to),
         "relationshipName": "Manager" if spec.name == "ManagerId" else None,
@@ -525,6 +605,7 @@ def _describe_field(spec: FieldSpec) -> dict[str, Any]:
             {"active": True, "defaultValue": False, "label": v, "validFor": None, "value": v}
             for v in spec.picklist
         ],
+        "restrictedPicklist": spec.restricted,
     }
 
 
@@ -622,15 +703,19 @@ def _compile_like(spec: FieldSpec, target: Any) -> Callable[[Row], bool]:
     return lambda row: isinstance(v := row.get(spec.name), str) and bool(pattern.fullmatch(v))
 
 
+_LITERAL_KINDS = {"datetime": "datetime", "boolean": "boolean", "date": "date", "double": "number"}
+_SOQL_TYPES = {"datetime": "dateTime", "boolean": "boolean", "date": "date", "double": "double"}
+
+
 def _literal_value(spec: FieldSpec, literal: Literal) -> Any:
     if literal.kind == "null":
         return None
-    expected = {"datetime": "datetime", "boolean": "boolean"}.get(spec.type, "string")
-    if literal.kind != expected:
+    if literal.kind != _LITERAL_KINDS.get(spec.type, "string"):
         quoted = " and should not be enclosed in quotes" if literal.kind == "string" else ""
         raise SoqlError(
             "INVALID_FIELD",
             f"value of filter criterion for field '{spec.name}' must be of type "
-            f"{ {'datetime': 'dateTime', 'boolean': 'boolean'}.get(spec.type, 'string') }{quoted}",
+            f"{_SOQL_TYPES.get(spec.type, 'string')}{quoted}",
         )
-    return literal.value
+    # Date values are kept as their wire text, which sorts as the dates do.
+    return literal.text if spec.type == "date" else literal.value

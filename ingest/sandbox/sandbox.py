@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
 from ingest.sandbox.faults import Faults
+from ingest.sandbox.salesforce_writes import apply_write_settings
 from ingest.sandbox.server import SandboxApp, SandboxServer
 from ingest.sandbox.shape import TenantShape
 from ingest.sandbox.world import World
@@ -110,10 +112,26 @@ class Sandbox:
         learning_min_interval_seconds: float | None = None,
         reset_api_usage: bool = False,
         shape: TenantShape | None = None,
+        absent_user_fields: Iterable[str] | None = None,
+        read_only_user_fields: Iterable[str] | None = None,
+        bulk_polls_in_progress: int | None = None,
+        write_failures: Mapping[str, str] | None = None,
+        failing_bulk_jobs: int | None = None,
     ) -> None:
-        """Change the Salesforce daily API quota, the Learning throttle interval or the
-        tenant's shape (empty entities, fields never sent, another time zone)."""
+        """Change the Salesforce daily API quota, the Learning throttle interval, the
+        tenant's shape (empty entities, fields never sent, another time zone) or how it
+        takes Salesforce writes: User fields it lacks or may not write, polls a Bulk API job
+        stays InProgress, user Id -> error code for records that fail (``{}`` clears), and
+        how many next bulk jobs fail whole. None leaves a setting as it is."""
         settings = self.world.settings
+        writes = {
+            "absent_user_fields": absent_user_fields,
+            "read_only_user_fields": read_only_user_fields,
+            "bulk_polls_in_progress": bulk_polls_in_progress,
+            "write_failures": write_failures,
+            "failing_bulk_jobs": failing_bulk_jobs,
+        }
+        apply_write_settings(settings, {k: v for k, v in writes.items() if v is not None})
         if shape is not None:
             settings.shape = shape
         if salesforce_daily_api_limit is not None:
@@ -131,6 +149,16 @@ class Sandbox:
     @property
     def salesforce_api_usage(self) -> int:
         return self.world.salesforce_api_usage
+
+    @property
+    def salesforce_writes(self) -> list[dict[str, Any]]:
+        """Every record written to Salesforce, in arrival order: ``{"via": "bulk" |
+        "collections", "id", "fields", "success"}`` (fields as understood, else as sent)."""
+        return [dict(entry) for entry in self.world.user_writes.log]
+
+    def clear_salesforce_writes(self) -> None:
+        """Forget the write log (written values stay)."""
+        self.world.user_writes.clear_log()
 
     def source_config(self) -> dict[str, Any]:
         """The loader's configuration for this sandbox, in dlt's config shape."""

@@ -12,6 +12,7 @@ from urllib.parse import unquote, urlsplit
 from ingest.sandbox import control
 from ingest.sandbox.learning import LearningApi
 from ingest.sandbox.salesforce import SalesforceApi
+from ingest.sandbox.salesforce_writes import SalesforceWrites
 from ingest.sandbox.successfactors import SuccessFactorsApi
 from ingest.sandbox.web import Request, Response, json_response
 from ingest.sandbox.world import World
@@ -24,7 +25,7 @@ class SandboxApp:
 
     def __init__(self, world: World) -> None:
         self.world = world
-        self.salesforce = SalesforceApi(world)
+        self.salesforce = SalesforceApi(world, writes=SalesforceWrites(world))
         self.successfactors = SuccessFactorsApi(world)
         self.learning = LearningApi(world)
 

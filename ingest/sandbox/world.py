@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from ingest.sandbox.auth import TokenStore
 from ingest.sandbox.company import Company, stable_hash
@@ -15,6 +17,8 @@ from ingest.sandbox.shape import TenantShape
 DEFAULT_SALESFORCE_DAILY_API_LIMIT = 15_000
 # SAP throttles some Learning services to about one call per 500 ms per client.
 DEFAULT_LEARNING_MIN_INTERVAL_SECONDS = 0.5
+# A Bulk API 2.0 job answers InProgress to this many polls before its final state.
+DEFAULT_BULK_POLLS_IN_PROGRESS = 2
 
 
 @dataclass
@@ -23,6 +27,53 @@ class Settings:
     learning_min_interval_seconds: float = DEFAULT_LEARNING_MIN_INTERVAL_SECONDS
     # How this tenant differs from the demo company (empty entities, missing fields, ...).
     shape: TenantShape = field(default_factory=TenantShape)
+    # Salesforce User fields this tenant lacks, or has but may not write (field security).
+    absent_user_fields: frozenset[str] = frozenset()
+    read_only_user_fields: frozenset[str] = frozenset()
+    bulk_polls_in_progress: int = DEFAULT_BULK_POLLS_IN_PROGRESS
+    # Salesforce user Id -> error code: writes to that user fail so until cleared.
+    write_failures: Mapping[str, str] = field(default_factory=dict)
+    # The next n Bulk API jobs to be processed end Failed.
+    failing_bulk_jobs: int = 0
+
+
+@dataclass(frozen=True)
+class WrittenUser:
+    """What clients wrote onto one Salesforce user (field -> value) and when, last."""
+
+    values: Mapping[str, Any]
+    moment: int
+
+
+class UserWrites:
+    """Values written onto Salesforce users, kept across days as a real org keeps them."""
+
+    def __init__(self) -> None:
+        self.users: dict[int, WrittenUser] = {}
+        self.log: list[dict[str, Any]] = []
+        self.last_moment = 0
+        self._lock = threading.Lock()
+
+    def commit(
+        self, changes: Mapping[int, Mapping[str, Any]], log: list[dict[str, Any]], after: int
+    ) -> int:
+        """Apply one write's changes at one moment later than ``after`` and than every
+        earlier write (epoch seconds), and log its records; returns the moment."""
+        with self._lock:
+            moment = max(after, self.last_moment) + 1
+            if changes:
+                self.last_moment = moment
+            for index, values in changes.items():
+                earlier = self.users.get(index)
+                merged = {**(earlier.values if earlier else {}), **values}
+                # Replaced whole, so a reader never sees half a write.
+                self.users[index] = WrittenUser(merged, moment)
+            self.log.extend(log)
+            return moment
+
+    def clear_log(self) -> None:
+        with self._lock:
+            self.log.clear()
 
 
 @dataclass(frozen=True)
@@ -76,6 +127,7 @@ class World:
     faults: dict[str, FaultInjector] = field(
         default_factory=lambda: {api: FaultInjector(api) for api in API_NAMES}
     )
+    user_writes: UserWrites = field(default_factory=UserWrites)
     _day: int = 0
     salesforce_api_usage: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
