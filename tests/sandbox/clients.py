@@ -33,8 +33,12 @@ class SalesforceClient:
         return answer.json()["access_token"]
 
     def get(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.send("GET", path, **kwargs)
+
+    def send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
-        return requests.get(f"{self.sandbox.base_url}{path}", headers=headers, timeout=30, **kwargs)
+        url = f"{self.sandbox.base_url}{path}"
+        return requests.request(method, url, headers=headers, timeout=30, **kwargs)
 
     def query(self, soql: str, **kwargs: Any) -> requests.Response:
         return self.get(f"/services/data/{SF_VERSION}/query", params={"q": soql}, **kwargs)
