@@ -1,4 +1,4 @@
-"""Command line: ``python -m ingest [options] | run-all | warehouse | check | status``.
+"""Command line: ``python -m ingest [options] | run-all | push | warehouse | check | status``.
 
 The sandbox has its own: ``python -m ingest.sandbox serve``.
 """
@@ -55,6 +55,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="the date compliance is judged at (dbt var as_of_date; default: today, or the "
         "sandbox's simulated date with --sandbox)",
     )
+    push = commands.add_parser(
+        "push",
+        help="write learning compliance onto matched Salesforce users (what changed only)",
+    )
+    push.add_argument(
+        "--dry-run", action="store_true", help="print what would change; send nothing"
+    )
+    push.add_argument("--full", action="store_true", help="send every matched user, changed or not")
+    push.add_argument("--log-format", choices=["auto", "plain", "json"], default="auto")
+    _add_sandbox_options(push)
     return parser
 
 
@@ -67,6 +77,10 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--dry-run", action="store_true", help="extract and check, load nothing")
     parser.add_argument("--log-format", choices=["auto", "plain", "json"], default="auto")
+    _add_sandbox_options(parser)
+
+
+def _add_sandbox_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("sandbox (an in-process stand-in for the source APIs)")
     group.add_argument("--sandbox", action="store_true", help="run against the built-in sandbox")
     group.add_argument("--sandbox-day", type=int, default=0, help="simulated day (default 0)")
@@ -101,6 +115,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     from ingest import run
 
     with _tenant(args) as given:
+        if args.command == "push":
+            return _push(args, given)
         if args.command == "check":
             return _check(run.probe(args.sources, given))
         request = run.RunRequest(
@@ -133,6 +149,14 @@ def _run_all(
     elif args.sandbox:
         as_of_date = job.sandbox_date(args.sandbox_day)
     return job.run_all(request, reporter, given, as_of_date)
+
+
+def _push(args: argparse.Namespace, given: Given | None) -> int:
+    from ingest import push
+    from ingest.progress import Reporter
+
+    request = push.PushRequest(dry_run=args.dry_run, full=args.full)
+    return push.push(request, Reporter(args.log_format, sys.stdout), given)
 
 
 def _tenant(args: argparse.Namespace) -> contextlib.AbstractContextManager[Given | None]:

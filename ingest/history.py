@@ -72,6 +72,10 @@ def recent_dbt_invocations(
     return [DbtInvocation(*row, problems=problems.get(row[0], {})) for row in invocations]
 
 
+# What a push run's ledger row names as its sources (ingest/push.py).
+PUSH_RUN_SOURCES = "salesforce-push"
+
+
 def source_freshness(target: WarehouseTarget, schema: str) -> list[Freshness]:
     """Per source resource the loader has run: when it last loaded successfully."""
     try:
@@ -84,10 +88,15 @@ def source_freshness(target: WarehouseTarget, schema: str) -> list[Freshness]:
                                where status in ('SUCCESS', 'SUCCESS_WITH_REJECTS')),
                            (array_agg(status order by started_at desc))[1]
                     from {s}.ingest_run_resources
+                    -- pushes to Salesforce load nothing: not a source's freshness
+                    where run_id not in (
+                        select run_id from {s}.ingest_runs where sources = %s
+                    )
                     group by source, resource
                     order by source, resource
                     """
-                ).format(s=sql.Identifier(schema))
+                ).format(s=sql.Identifier(schema)),
+                (PUSH_RUN_SOURCES,),
             )
             return [Freshness(*row) for row in cur.fetchall()]
     except psycopg2.errors.UndefinedTable:

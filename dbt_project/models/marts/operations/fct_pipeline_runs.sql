@@ -23,7 +23,10 @@ ingest_totals as (
 
 loader as (
     select
-        'ingest' as job,
+        -- the push writes to Salesforce under the loader's lock and ledger
+        case
+            when ingest_runs.sources = 'salesforce-push' then 'push' else 'ingest'
+        end as job,
         ingest_runs.run_id,
         ingest_runs.started_at,
         ingest_runs.finished_at,

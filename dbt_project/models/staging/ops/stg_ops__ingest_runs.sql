@@ -7,5 +7,6 @@ select
     {{ to_utc_timestamp('started_at') }} as started_at,
     {{ to_utc_timestamp('finished_at') }} as finished_at,
     status,
+    sources,
     error
 from source
