@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: the whole job on the built-in sandbox tenant, one simulated day at a time —
-# load the day's changes, then `dbt build` (snapshots record history as of each run).
+# load the day's changes, then `dbt build` (snapshots record history as of each run), then
+# push compliance to the Salesforce users.
 # Each demo continues the simulated calendar where the last one stopped, so re-running it
 # adds days instead of re-reading old ones.
 set -euo pipefail
@@ -29,6 +30,10 @@ for day in $(seq "$first" "$last"); do
   $BIN/dbt build --quiet --vars "{as_of_date: '$as_of'}" \
     --warn-error-options '{"silence": ["NoNodesForSelectionCriteria"]}' \
     || { echo "dbt build failed on day $day" >&2; exit 1; }
+  # Compliance back onto the Salesforce users: what changed since the day before. (Each
+  # day's sandbox starts afresh, so its users keep the values only until the day ends.)
+  $BIN/python -m ingest push --sandbox --sandbox-scale "$SCALE" --sandbox-day "$day" \
+    || { echo "push failed on day $day" >&2; exit 1; }
   echo $((day + 1)) > "$state"
 done
 

@@ -384,6 +384,18 @@ def test_check_and_status_report_each_source(database: Database, sandbox: Sandbo
     status = run_cli(["status"], env)
     assert status.returncode == 0
     assert "SUCCESS" in status.stdout and "salesforce.users" in status.stdout
+    # Read by a pager or `head` that stops early (make demo does): no traceback, exit 0.
+    first_line = subprocess.run(
+        ["bash", "-c", f"set -o pipefail; {sys.executable} -m ingest status | head -n 1"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert first_line.returncode == 0, first_line.stderr
+    assert first_line.stdout == status.stdout.splitlines(keepends=True)[0]
+    assert first_line.stderr == ""
 
 
 def test_every_page_is_followed_to_the_end(database: Database) -> None:
