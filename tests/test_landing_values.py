@@ -9,6 +9,7 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -21,6 +22,7 @@ from ingest.config import URL, RunOptions
 from ingest.quality import RecordContract, parse_iso_datetime
 from ingest.sources import registry
 from ingest.sources.incremental import Window
+from ingest.sources.page_table import Row, page_table
 from ingest.sources.source import Landed, ResourceSpec, Source
 from tests.support import Database
 
@@ -44,6 +46,7 @@ NOTE_COLUMNS = {
     "stars": {"data_type": "bigint"},
     "score": {"data_type": "double"},
     "modified_at": {"data_type": "text"},
+    "ref": {"data_type": "text"},  # untyped by the contract, as Learning's Long ids are
 }
 
 
@@ -135,6 +138,7 @@ def _columns(database: Database) -> dict[str, str]:
     return dict(rows)
 
 
+UTC_NOW = datetime.now(UTC)
 ODD_TEXT = 'a "quoted", comma\nnew line\r\ttab \\ back \x07 bell Zoë 山田 👩🏽‍💻'
 
 
@@ -147,6 +151,7 @@ def test_empty_string_and_null_land_distinct_and_text_exactly(
         _note(0, text="", pinned=True, stars=3, score=1.5, label=""),
         _note(1, text=None, pinned=None, stars=None, score=None, label=None),
         _note(2, text=ODD_TEXT, pinned=False, stars=-7, score=2, label=ODD_TEXT),
+        _note(3, ref=987783192725),  # a whole number in a text column: its digits
     ]
     if row_path:  # a nested object sends the whole page down dlt's row path
         page[2]["place"] = {"lat": 1.5, "lng": 2}
@@ -159,6 +164,10 @@ def test_empty_string_and_null_land_distinct_and_text_exactly(
         ("N0", "", True, 3, 1.5, ""),
         ("N1", None, None, None, None, None),
         ("N2", ODD_TEXT, False, -7, 2.0, ODD_TEXT),
+        ("N3", None, None, None, None, None),
+    ]
+    assert database.query("select note_id, ref from raw_notes.notes where ref is not null") == [
+        ("N3", "987783192725")
     ]
     columns = _columns(database)
     assert columns["stars"] == "bigint" and columns["score"] == "double precision"
@@ -166,7 +175,18 @@ def test_empty_string_and_null_land_distinct_and_text_exactly(
     assert columns["_extracted_at"] == "timestamp with time zone"
     assert database.query(
         "select count(distinct _dlt_id), count(distinct _dlt_load_id) from raw_notes.notes"
-    ) == [(3, 1)]
+    ) == [(4, 1)]
+
+
+def test_whole_numbers_in_a_text_column_keep_a_page_on_the_arrow_path() -> None:
+    names = (("id", "id"), ("note", "note"))
+    rows = [Row({"id": 5, "note": "x"}, names), Row({"id": "A7", "note": None}, names)]
+    table = page_table(rows, {"id": "text", "note": "text"}, {}, UTC_NOW)
+    assert table is not None
+    assert table.column("id").to_pylist() == ["5", "A7"]
+    # A bool or a float in a text column is dlt's to coerce: the row path.
+    for odd in (True, 1.5):
+        assert page_table([Row({"id": odd}, names[:1])], {"id": "text"}, {}, UTC_NOW) is None
 
 
 def test_new_fields_get_the_column_types_dlt_gives_them_on_either_path(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -269,7 +270,9 @@ class _VersionMemory:
     ) -> None:
         # key -> [version, modified at (ISO) or None]
         self._recent: dict[str, list[Any]] = dict(state.get("recent", {}))
-        self._seen: set[tuple[str, str]] = set()
+        # Every (key, version) of this run, as a 128-bit digest: a run can read millions
+        # (Learning's completions), and the strings themselves took ~200 bytes each.
+        self._seen: set[bytes] = set()
         self._horizon = horizon  # None: remember every key
         self._full_refresh = full_refresh
         self._moves_cursor = moves_cursor
@@ -280,12 +283,12 @@ class _VersionMemory:
     def is_duplicate(self, key: str, version: str) -> bool:
         """Read twice in this run, or landed before (a full refresh lands every version)."""
         landed = self._recent.get(key)
-        return (key, version) in self._seen or (
+        return _digest(key, version) in self._seen or (
             not self._full_refresh and landed is not None and landed[0] == version
         )
 
     def remember(self, key: str, version: str, changed_at: datetime | None) -> None:
-        self._seen.add((key, version))
+        self._seen.add(_digest(key, version))
         newer = changed_at is not None and (self.newest is None or changed_at > self.newest)
         if newer and self._moves_cursor:
             self.newest = changed_at
@@ -302,6 +305,13 @@ class _VersionMemory:
             if self._horizon is None
             else _within(self._recent, self.newest, self._horizon)
         )
+
+
+def _digest(key: str, version: str) -> bytes:
+    """One (key, version) in 16 bytes; two pairs share one with odds of about 2^-128."""
+    return hashlib.blake2b(
+        f"{len(key)}:{key}{version}".encode("utf-8", "surrogatepass"), digest_size=16
+    ).digest()
 
 
 def _judge(

@@ -5,9 +5,10 @@ goes through its relational normaliser and ``INSERT ... VALUES``, ten times slow
 table must land exactly as the rows would have, so a page becomes a table only when every
 value has the type its column takes: the declared type (``text``, ``bool``, ``bigint``,
 ``double``), else the type the column already has in the schema, else (a new column) the
-type dlt would infer from its first value. Anything else (a nested object, which dlt flattens
-into columns and child tables; a number in a text column, which dlt coerces; a string dlt
-would detect as a timestamp) sends the page down dlt's row path, as before.
+type dlt would infer from its first value; a whole number in a text column becomes its str(),
+as dlt's coercion makes it. Anything else (a nested object, which dlt flattens into columns
+and child tables; a float or a bool in a text column, which dlt coerces its own way; a
+string dlt would detect as a timestamp) sends the page down dlt's row path, as before.
 """
 
 from __future__ import annotations
@@ -82,7 +83,13 @@ def _column(values: list[Any], data_type: str | None) -> pa.Array | None:
         if data_type is None or (data_type == "text" and is_iso_timestamp(str, first)):
             return None
     arrow_type, takes = _ARROW_TYPES.get(data_type, (None, ()))
-    if arrow_type is None or not kinds.issubset(takes):
+    if arrow_type is None:
+        return None
+    if data_type == "text" and int in kinds and kinds <= {str, int}:
+        # Whole numbers in a text column (Learning's Long ids, declared text): dlt's row
+        # path would coerce each with str(), so the page need not take that path for them.
+        return pa.array([str(v) if type(v) is int else v for v in values], type=arrow_type)
+    if not kinds.issubset(takes):
         return None
     return pa.array(values, type=arrow_type)
 
