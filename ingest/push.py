@@ -16,9 +16,11 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import dlt
+import psycopg2
 from psycopg2 import sql
 from psycopg2.extras import execute_values
 
@@ -205,12 +207,12 @@ def _without(values: Mapping[str, Any], name: str | None) -> dict[str, Any]:
 
 
 def wire_value(value: Any) -> Any:
-    """A model value as Salesforce takes it: dates as YYYY-MM-DD, whole numbers as ints."""
+    """A model value as Salesforce takes it: dates as YYYY-MM-DD, whole numbers as ints
+    (Postgres may hand a count back as a Decimal or a float)."""
     if isinstance(value, date):
         return value.isoformat()
-    if hasattr(value, "as_integer_ratio") and not isinstance(value, bool):
-        number = float(value)
-        return int(number) if number.is_integer() else number
+    if isinstance(value, Decimal | float):
+        return int(value) if value == int(value) else float(value)
     return value
 
 
@@ -375,13 +377,11 @@ class PushState:
             with self.target.transaction() as cur:
                 cur.execute(query)
                 return [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
-        except Exception as exc:
-            if getattr(exc, "pgcode", None) in ("42P01", "3F000"):  # no such table / schema
-                raise WarehouseError(
-                    f"{self.marts}.{MODEL} does not exist: run `dbt build` first "
-                    "(the push sends what that model says)"
-                ) from None
-            raise
+        except (psycopg2.errors.UndefinedTable, psycopg2.errors.InvalidSchemaName):
+            raise WarehouseError(
+                f"{self.marts}.{MODEL} does not exist: run `dbt build` first "
+                "(the push sends what that model says)"
+            ) from None
 
     def pushed_values(self) -> dict[str, dict[str, Any]]:
         with self.target.transaction() as cur:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -295,6 +296,15 @@ def test_the_next_load_sees_the_pushed_values_and_the_history_gets_no_new_versio
     ) == [("ingest", "success"), ("push", "success"), ("ingest", "success")]
 
 
+def test_a_warehouse_without_the_model_is_told_to_build_it_first(
+    postgres_server: LocalWarehouse, sandbox: Sandbox
+) -> None:
+    code, output = _push(make_database(postgres_server), sandbox)
+    assert code == 1, output
+    assert "marts.dim_salesforce_user_compliance does not exist: run `dbt build` first" in output
+    assert "Traceback" not in output and sandbox.salesforce_writes == []
+
+
 def test_plan_and_wire_format_rules() -> None:
     settings = PushSettings()
     as_of = settings.as_of_field
@@ -312,7 +322,8 @@ def test_plan_and_wire_format_rules() -> None:
     pushed["005A"][as_of] = "2026-03-02"  # only the as-of date differs
     assert make_plan([row], pushed, set(), settings, PushRequest()).updates == []
     assert len(make_plan([row], pushed, set(), settings, PushRequest(full=True)).updates) == 1
-    assert wire_value(date(2026, 3, 20)) == "2026-03-20" and wire_value(2.0) == 2
+    assert wire_value(date(2026, 3, 20)) == "2026-03-20" and wire_value(Decimal("2")) == 2
+    assert wire_value(2.5) == 2.5 and wire_value(True) is True
     never_read = {**row, "learning_last_read_at": None}
     assert make_plan([never_read], {}, set(), settings, PushRequest(full=True)).never_read == 1
 
