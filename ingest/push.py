@@ -129,7 +129,7 @@ class Plan:
     retried: int = 0  # users whose last attempt failed
     new: int = 0  # users never pushed
     updates: list[UserUpdate] = field(default_factory=list)
-    previous: dict[str, dict[str, Any]] = field(default_factory=dict)
+    previous: Mapping[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def push(request: PushRequest, reporter: Reporter, given: Given | None = None) -> int:
@@ -177,7 +177,7 @@ def make_plan(
     """The users to send: new, changed (the as-of date alone is no change) or, with
     ``--full``, all; inactive ones only when configured; none whose learning was never read
     (the model would call them Compliant, knowing nothing)."""
-    plan = Plan(previous=dict(pushed))
+    plan = Plan(previous=pushed)
     columns = settings.columns()
     as_of = columns.get("as_of_date")
     for row in rows:
