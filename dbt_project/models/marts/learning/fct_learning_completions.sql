@@ -18,7 +18,10 @@
 -- depends_on: {{ ref('int_org_unit_versions') }}
 -- depends_on: {{ ref('int_salesforce_user_versions') }}
 
-with all_completions as (
+-- `not materialized`: the incremental path reads the completions and the built table more
+-- than once, and Postgres would otherwise copy every row and column of each (2,000,000 rows,
+-- spilled to disk) before comparing a few columns of them (11 s of a 14 s full build).
+with all_completions as not materialized (
     select * from {{ ref('stg_successfactors__learning_completions') }}
 ),
 
@@ -54,7 +57,7 @@ employee_recorded as (
 ),
 
 {% if has_watermark %}
-    built as (
+    built as not materialized (
         select * from {{ this }}
     ),
 
@@ -161,15 +164,22 @@ employee_recorded as (
             on employee_versions.org_unit_id = moved_org_units.org_unit_id
     ),
 
+    -- a join, not `in (...) or ...`: under an OR Postgres checks each of the 2,000,000
+    -- completions against the list of learners one by one (33 s for 143 learners)
     completions as (
         select all_completions.*
         from all_completions
-        where
-            all_completions.employee_id in (
-                select learners_to_rebuild.employee_id from learners_to_rebuild
-            )
+        inner join learners_to_rebuild
+            on all_completions.employee_id = learners_to_rebuild.employee_id
+        {%- if rebuild_range() is not none %}
+
             -- and the days the `rebuild_from`/`rebuild_until` vars name (macros/rebuild_range.sql)
-            or {{ in_rebuild_range('cast(all_completions.completed_at as date)') }}
+            union
+
+            select all_completions.*
+            from all_completions
+            where {{ in_rebuild_range('cast(all_completions.completed_at as date)') }}
+        {%- endif %}
     ),
 {% else %}
     completions as (
