@@ -12,6 +12,7 @@ from typing import Any
 from benchmarks.processes import run_measured
 from benchmarks.settings import REPO_ROOT
 from benchmarks.warehouse import BenchWarehouse
+from ingest.job import PRODUCTION_EXCLUDES
 
 DBT = Path(sys.executable).parent / "dbt"
 SLOWEST = 10
@@ -34,14 +35,15 @@ def dbt_build(
     warehouse: BenchWarehouse, prefix: str, as_of_date: str, work: Path, name: str
 ) -> DbtBuild:
     """``dbt build`` into the schemas of ``prefix``, judged as of ``as_of_date``, with a
-    target path and profile of the benchmark's own."""
+    target path and profile of the benchmark's own; what the scheduled job builds (`python -m
+    ingest run-all`: its unit tests left out, as in production)."""
     profiles = work / "dbt-profiles"
     profiles.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO_ROOT / "profiles.yml.example", profiles / "profiles.yml")
     target = work / f"dbt-target-{name}"
     finished = run_measured(
         [
-            *(str(DBT), "--no-use-colors", "build"),
+            *(str(DBT), "--no-use-colors", "build", *PRODUCTION_EXCLUDES),
             *("--vars", json.dumps({"as_of_date": as_of_date})),
             *("--target-path", str(target), "--log-path", str(work / "dbt-logs")),
             *("--profiles-dir", str(profiles)),

@@ -46,3 +46,20 @@ def test_versions_behind_the_horizon_are_forgotten_when_saved() -> None:
     memory.save(state)
     assert len(state["recent"]) == 601  # the last ten minutes of one change a second
     assert state["cursor"] == (START + timedelta(seconds=3 * RECENT_PRUNE_SIZE - 1)).isoformat()
+
+
+def test_a_run_remembers_its_latest_reads_in_memory_that_does_not_grow() -> None:
+    """A version read again soon after (a shifted page boundary) is a duplicate; the run's
+    memory of its reads stays at ``RUN_DEDUP_WINDOW`` digests however long the run is."""
+    memory = _VersionMemory({}, horizon=timedelta(minutes=10), full_refresh=True)
+    reads = 3 * incremental.RUN_DEDUP_WINDOW
+    for n in range(reads):
+        memory.remember(f"key-{n}", "v1", START)
+
+    assert memory.is_duplicate(f"key-{reads - 1}", "v1")
+    assert memory.is_duplicate(f"key-{reads - incremental.RUN_DEDUP_WINDOW}", "v1")
+    assert not memory.is_duplicate(f"key-{reads - 1}", "v2")
+    # read before the window: forgotten (a full refresh has no other memory to ask)
+    assert not memory.is_duplicate(f"key-{reads - incremental.RUN_DEDUP_WINDOW - 1}", "v1")
+    assert len(memory._last_reads._members) == incremental.RUN_DEDUP_WINDOW
+    assert len(memory._last_reads._order) == incremental.RUN_DEDUP_WINDOW

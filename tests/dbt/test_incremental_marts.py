@@ -2,11 +2,12 @@
 
 Over several simulated days the stories that can change past rows arrive: versions late and
 out of order, a deleted employee, an org unit moving to another top-level unit, a new
-Salesforce match, a new validity in the seed, due dates passing. After each day's ordinary
-``dbt build`` the four large marts are kept aside, rebuilt with ``--full-refresh`` on the
-same snapshots, and compared row by row, every column, both ways; then the incremental rows
-go back so the next day builds on them. Last, a range of days rebuilt with the vars
-``rebuild_from``/``rebuild_until`` gives back the daily path's rows.
+Salesforce match, a new validity in the seed, due dates passing, a completion's older version
+arriving after its newer one. After each day's ordinary ``dbt build`` the four large marts
+and the incremental staging model of completions are kept aside, rebuilt with
+``--full-refresh`` on the same snapshots, and compared row by row, every column, both ways;
+then the incremental rows go back so the next day builds on them. Last, a range of days
+rebuilt with the vars ``rebuild_from``/``rebuild_until`` gives back the daily path's rows.
 """
 
 from __future__ import annotations
@@ -33,6 +34,12 @@ FACTS = (
     "fct_learning_assignments",
     "agg_compliance_by_org_unit",
     "fct_org_changes",
+)
+# (schema, model) of every relation compared: the facts, and the staging models built
+# incrementally (they rank only the records a load touched since the previous build).
+COMPARED = (
+    *(("marts", fact) for fact in FACTS),
+    ("staging", "stg_successfactors__learning_completions"),
 )
 T0 = utc("2026-01-02 08:00")
 
@@ -123,6 +130,10 @@ def day_4(w: RawWarehouse) -> None:
         fetched,
         salesforce_user(2, utc("2026-02-14 09:00"), division="South", employee_number="BEN"),
     )
+    # B-1's first version (grade 90) is sent again after day 2's newer one: it must not win.
+    w.learning_completions(
+        fetched, learning_completion("B-1", "BEN", "CRS-1000", "CERT", utc("2026-01-21 10:00"))
+    )
 
 
 DAYS: tuple[tuple[Callable[[RawWarehouse], None], str], ...] = (
@@ -134,30 +145,31 @@ DAYS: tuple[tuple[Callable[[RawWarehouse], None], str], ...] = (
 )
 
 
-def differences(w: RawWarehouse, table: str, kept: str) -> list[tuple]:
+def differences(w: RawWarehouse, relation: str, kept: str) -> list[tuple]:
     """Rows in one relation and not the other, every column, both ways."""
-    built = f'"{w.schema("marts")}"."{table}"'
     return w.query(
         f"(select 'incremental only', * from {kept} except select 'incremental only', *"
-        f" from {built}) union all (select 'full refresh only', * from {built}"
+        f" from {relation}) union all (select 'full refresh only', * from {relation}"
         f" except select 'full refresh only', * from {kept})"
     )
 
 
 def compare_with_full_refresh(w: RawWarehouse, as_of: str) -> dict[str, list[tuple]]:
-    """Keep the incremental rows aside, rebuild the facts in full, compare, put them back."""
+    """Keep the incremental rows aside, rebuild them in full, compare, put them back."""
     w.execute("create schema if not exists kept")
-    for table in FACTS:
-        w.execute(f"drop table if exists kept.{table}")
-        w.execute(f'create table kept.{table} as select * from "{w.schema("marts")}".{table}')
+    relations = {model: f'"{w.schema(schema)}".{model}' for schema, model in COMPARED}
+    for model, relation in relations.items():
+        w.execute(f"drop table if exists kept.{model}")
+        w.execute(f"create table kept.{model} as select * from {relation}")
     vars_ = f"{{as_of_date: '{as_of}'}}"
-    run = w.dbt("run", "--full-refresh", "--select", *FACTS, "--vars", vars_)
+    run = w.dbt("run", "--full-refresh", "--select", *relations, "--vars", vars_)
     assert run.returncode == 0, run.output[-6000:]
-    found = {table: differences(w, table, f"kept.{table}") for table in FACTS}
-    for table in FACTS:
-        relation = f'"{w.schema("marts")}".{table}'
+    found = {
+        model: differences(w, relation, f"kept.{model}") for model, relation in relations.items()
+    }
+    for model, relation in relations.items():
         w.execute(f"delete from {relation}")
-        w.execute(f"insert into {relation} select * from kept.{table}")
+        w.execute(f"insert into {relation} select * from kept.{model}")
     return found
 
 
@@ -183,7 +195,7 @@ def comparisons(raw_warehouse: RawWarehouse) -> list[dict[str, list[tuple]]]:
 def test_each_daily_build_equals_a_full_refresh_of_the_same_data(
     comparisons: list[dict[str, list[tuple]]], day: int
 ) -> None:
-    assert comparisons[day] == {table: [] for table in FACTS}
+    assert comparisons[day] == {model: [] for _, model in COMPARED}
 
 
 def test_the_stories_reached_the_completions(
@@ -200,6 +212,12 @@ def test_the_stories_reached_the_completions(
     # ANNA's late move to ENG, ENG's later move under COMMERCIAL, the late West version.
     assert rows["A-1"] == ("ENG", "COMMERCIAL", "West", sf_id(1))
     assert rows["B-1"][3] == sf_id(2)  # BEN's new Salesforce match reached an old completion
+    grades = dict(
+        raw_warehouse.rows(
+            "staging.stg_successfactors__learning_completions", "completion_id, grade"
+        )
+    )
+    assert grades["B-1"] == "95"  # day 2's version, not the older one sent again on day 4
 
 
 def incremental_models(w: RawWarehouse) -> list[str]:
