@@ -121,6 +121,12 @@ def day_3(w: RawWarehouse) -> None:
     w.org_units(fetched, org_unit("ENG", utc("2026-01-12 00:00"), parent="COMMERCIAL"))
     w.mark_deleted("successfactors", "CLEO", utc("2026-02-07 23:00"))
     w.employees(fetched, employee("DAN", utc("2026-02-06 09:00"), department="ENG", status="f"))
+    # A second load stamped with the same fetch time as the newest completions built (day 2):
+    # nothing tells it apart from what was built but its load.
+    w.learning_completions(
+        utc("2026-02-01 06:00"),
+        learning_completion("D-2", "DAN", "CRS-1000", "CERT", utc("2026-01-31 10:00")),
+    )
 
 
 def day_4(w: RawWarehouse) -> None:
@@ -218,6 +224,7 @@ def test_the_stories_reached_the_completions(
         )
     )
     assert grades["B-1"] == "95"  # day 2's version, not the older one sent again on day 4
+    assert "D-2" in grades  # the second load of day 2's fetch time
 
 
 def incremental_models(w: RawWarehouse) -> list[str]:
