@@ -50,8 +50,9 @@ RECENT_PRUNE_SIZE = 20_000
 # How many of its latest reads a run remembers to skip a version read twice. APIs repeat a
 # record only near where it was first read (a page boundary that shifted under an offset, a
 # learner's history page read again), so a window of this size catches them in memory that
-# does not grow with the run: a run-wide set cost ~70 bytes a record (+52 MB of peak RSS
-# from 200,000 to 1,000,000 Salesforce users, ~140 MB in a 2,000,000-completion load).
+# does not grow with the run. A run-wide set cost ~70 bytes a record: peak RSS went from
+# +24% to -7% between 200,000 and 1,000,000 Salesforce users without it, and a load of
+# 600,000 completions from 275 to 226 MB.
 RUN_DEDUP_WINDOW = 100_000
 
 

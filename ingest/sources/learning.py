@@ -61,8 +61,8 @@ HISTORY_SERVICE = f"{ROOT}/user/userlearning-service/v1/learninghistorys"
 HISTORY_LOOKBACK = timedelta(days=31)
 # Learners' rows reach dlt in pages of at least this many rows (whole learners each), and at
 # most this many learners per worker are read ahead of the page being written: memory stays
-# the same however many completions a learner has (64-learner batches held ~22,000 rows, and
-# every read ahead of the writer, at 340 completions a learner).
+# the same however many learners there are and nearly so however many completions each has
+# (the 64-learner batches this replaced held ~22,000 rows at 340 completions a learner).
 ROWS_PER_PAGE = 5_000
 LEARNERS_AHEAD_PER_WORKER = 2
 # The raw table of learner reads: one row per learner and per-learner resource read.
