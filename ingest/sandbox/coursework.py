@@ -8,11 +8,14 @@ random days and are completed, late or never.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from ingest.sandbox.clock import DAY0_EPOCH, SECONDS_PER_DAY, day_of, day_start
 from ingest.sandbox.company import ORG_START_EPOCH, Company, stable_hash
 
+# Learners whose histories are kept worked out (a few per request in flight).
+LEARNERS_KEPT = 64
 COMPLIANCE = (
     ("Code of Conduct", 365),
     ("Data Privacy Essentials", 365),
@@ -96,6 +99,9 @@ class Coursework:
         # histories longer (the benchmark's millions of completions from fewer learners).
         self.elective_completions = elective_completions
         self.courses = tuple(self._course(i) for i in range(self.course_count))
+        # A history is read a page at a time (100 rows), and each page asks for all of it:
+        # the last learners' histories, kept, save working each out again per page.
+        self.completions = functools.lru_cache(maxsize=LEARNERS_KEPT)(self._completions)
 
     @property
     def course_count(self) -> int:
@@ -152,7 +158,7 @@ class Coursework:
         last = day if cols.active[employee] else min(day, day_of(cols.ended[employee]))
         return first, last
 
-    def completions(self, employee: int, day: int) -> list[Completion]:
+    def _completions(self, employee: int, day: int) -> tuple[Completion, ...]:
         """Everything the learner completed (or failed) up to the end of ``day``."""
         span = self._learner_span(employee, day)
         if span is None:
@@ -168,7 +174,7 @@ class Coursework:
         for course, done_day in self._electives(employee, first):
             results.extend(self._attempts(employee, course, done_day, last))
         results.sort(key=lambda c: (c.completed, c.course.index))
-        return results
+        return tuple(results)
 
     def _electives(self, employee: int, first: int) -> list[tuple[Course, int]]:
         """Voluntary courses the learner completed before day 0, and the day of each."""
