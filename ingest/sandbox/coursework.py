@@ -162,7 +162,7 @@ class Coursework:
         """Everything the learner completed (or failed) up to the end of ``day``."""
         span = self._learner_span(employee, day)
         if span is None:
-            return []
+            return ()
         first, last = span
         results: list[Completion] = []
         for course in self.courses[: len(COMPLIANCE)]:
