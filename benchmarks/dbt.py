@@ -6,6 +6,7 @@ import json
 import shutil
 import sys
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,8 @@ class DbtBuild:
     # Why the build failed (dbt's summary of errors), None when it succeeded: a failed
     # build is reported beside its time, and the benchmark goes on.
     failure: str | None = None
+    # Where the wall time went: see `where_time_went`.
+    breakdown: dict[str, float] = field(default_factory=dict)
 
 
 def dbt_build(
@@ -41,6 +44,7 @@ def dbt_build(
     profiles.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO_ROOT / "profiles.yml.example", profiles / "profiles.yml")
     target = work / f"dbt-target-{name}"
+    launched_at = datetime.now(UTC)
     finished = run_measured(
         [
             *(str(DBT), "--no-use-colors", "build", *PRODUCTION_EXCLUDES),
@@ -63,7 +67,58 @@ def dbt_build(
         failure = (
             f"exit {finished.exit_code}; failed: {', '.join(failed) or 'see ' + str(finished.log)}"
         )
-    return DbtBuild(finished.seconds, len(results), slowest_models(results), times, failure)
+    breakdown = where_time_went(results, launched_at, finished.seconds)
+    return DbtBuild(
+        finished.seconds, len(results), slowest_models(results), times, failure, breakdown
+    )
+
+
+def where_time_went(
+    results: list[dict[str, Any]], launched_at: datetime, wall_seconds: float
+) -> dict[str, float]:
+    """A build's wall time in three spans, and its nodes' own time by kind.
+
+    - ``startup_seconds``: from launching dbt to its first node (imports, parsing the
+      project, on-run-start hooks), whatever the data's size;
+    - ``nodes_seconds``: from the first node's start to the last node's end;
+    - ``finish_seconds``: the rest (on-run-end hooks, writing artifacts);
+    - ``model_node_seconds`` / ``test_node_seconds``: the sum of each kind's execution times
+      (models, snapshots and seeds; data tests), which the build's threads share;
+    - ``tests``: how many data tests ran.
+    """
+    spans = [
+        (_instant(t["started_at"]), _instant(t["completed_at"]))
+        for r in results
+        for t in r.get("timing") or []
+        if t.get("started_at") and t.get("completed_at")
+    ]
+    if not spans:
+        return {}
+    first = min(start for start, _ in spans)
+    last = max(end for _, end in spans)
+    startup = (first - launched_at).total_seconds()
+    nodes = (last - first).total_seconds()
+
+    def node_seconds(*kinds: str) -> float:
+        return sum(
+            float(r.get("execution_time") or 0)
+            for r in results
+            if str(r.get("unique_id", "")).split(".", 1)[0] in kinds
+        )
+
+    return {
+        "startup_seconds": startup,
+        "nodes_seconds": nodes,
+        "finish_seconds": max(wall_seconds - startup - nodes, 0.0),
+        "model_node_seconds": node_seconds("model", "snapshot", "seed"),
+        "test_node_seconds": node_seconds("test"),
+        "tests": float(sum(1 for r in results if str(r.get("unique_id", "")).startswith("test."))),
+    }
+
+
+def _instant(text: str) -> datetime:
+    """A run_results.json timestamp (UTC, ``Z``-suffixed) as an aware datetime."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def slowest_models(results: list[dict[str, Any]], count: int = SLOWEST) -> list[tuple[str, float]]:

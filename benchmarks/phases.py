@@ -271,6 +271,8 @@ def _dbt_figures(first: DbtBuild, daily: DbtBuild) -> dict[str, Any]:
         "nodes": fig(first.nodes, "nodes"),
         "first_build_failure": first.failure,
         "daily_build_failure": daily.failure,
+        "first_build_breakdown": _breakdown_figures(first),
+        "daily_build_breakdown": _breakdown_figures(daily),
         "slowest_first": [
             {
                 "model": name,
@@ -282,6 +284,13 @@ def _dbt_figures(first: DbtBuild, daily: DbtBuild) -> dict[str, Any]:
         "slowest_daily": [
             {"model": name, "seconds": fig(seconds, "s")} for name, seconds in daily.slowest
         ],
+    }
+
+
+def _breakdown_figures(build: DbtBuild) -> dict[str, Any]:
+    return {
+        key: fig(int(amount) if key == "tests" else amount, "tests" if key == "tests" else "s")
+        for key, amount in build.breakdown.items()
     }
 
 

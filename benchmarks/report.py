@@ -218,9 +218,48 @@ def render_markdown(results: dict[str, Any]) -> str:
         measured = row["measured"]
         shown = "n/a" if measured is None else f"{measured:.3g}"
         lines.append(f"| {row['target']} | {row['goal']} | {shown} | {row['status']} |")
+    lines += _dbt_breakdown(results)
     for key, label in DATA_SETS:
         lines += _slowest_models(g(key, "dbt"), label)
     return "\n".join(lines) + "\n"
+
+
+# Rows of the table of where each dbt build's time went: label, breakdown key.
+BREAKDOWN_ROWS = (
+    ("start-up (imports, parsing, on-run-start), s", "startup_seconds"),
+    ("nodes, first start to last end, s", "nodes_seconds"),
+    ("finish (on-run-end, artifacts), s", "finish_seconds"),
+    ("models + snapshots + seeds, node-seconds", "model_node_seconds"),
+    ("data tests, node-seconds", "test_node_seconds"),
+    ("data tests run", "tests"),
+)
+
+
+def _dbt_breakdown(results: dict[str, Any]) -> list[str]:
+    """Where each dbt build's wall time went: what is fixed and what grows with the data."""
+    builds = [
+        (label, which, _get(results, key, "dbt", f"{which}_build_breakdown") or {})
+        for key, label in DATA_SETS
+        for which in ("first", "daily")
+    ]
+    if not any(breakdown for _, _, breakdown in builds):
+        return []
+    header = " | ".join(f"{label}, {which}" for label, which, _ in builds)
+    lines = [
+        "",
+        "Where each dbt build's time went (node-seconds: the sum of the nodes' own times, "
+        "shared by the build's threads):",
+        "",
+        f"| | {header} |",
+        "|---|" + "---:|" * len(builds),
+    ]
+    for row_label, key in BREAKDOWN_ROWS:
+        cells = " | ".join(
+            _n(value(breakdown[key]) if key in breakdown else None, 1 if key != "tests" else 0)
+            for _, _, breakdown in builds
+        )
+        lines.append(f"| {row_label} | {cells} |")
+    return lines
 
 
 def _slowest_models(dbt: dict[str, Any] | None, label: str) -> list[str]:

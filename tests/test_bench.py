@@ -6,10 +6,12 @@ import csv
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from benchmarks.dbt import where_time_went
 from benchmarks.figures import fig
 from benchmarks.report import judge, render_markdown
 from ingest.sandbox import Sandbox
@@ -82,3 +84,37 @@ def test_the_markdown_table_shows_each_figure_and_target():
     assert "| Salesforce users | 1,000 | 4.0 |" in table
     assert "| floor/ingest, Salesforce users | >= 0.35 | 0.25 | GAP |" in table
     assert "| daily dbt build / first build, Learning data set | <= 25% | 0.2 | PASS |" in table
+
+
+def _timed(unique_id: str, start: str, end: str, seconds: float) -> dict:
+    timing = [{"name": "execute", "started_at": start, "completed_at": end}]
+    return {"unique_id": unique_id, "execution_time": seconds, "timing": timing}
+
+
+def test_a_dbt_build_is_split_into_start_up_nodes_and_finish():
+    launched_at = datetime(2026, 1, 2, 3, 0, 0, tzinfo=UTC)
+    results = [
+        _timed("model.p.a", "2026-01-02T03:00:06.000000Z", "2026-01-02T03:00:09.000000Z", 3.0),
+        _timed("snapshot.p.b", "2026-01-02T03:00:06.500000Z", "2026-01-02T03:00:08Z", 1.5),
+        _timed("test.p.c", "2026-01-02T03:00:09.000000Z", "2026-01-02T03:00:10.000000Z", 1.0),
+        _timed("test.p.d", "2026-01-02T03:00:09.000000Z", "2026-01-02T03:00:10.500000Z", 1.5),
+        {"unique_id": "operation.p.hook", "execution_time": 0.0, "timing": []},
+    ]
+    spent = where_time_went(results, launched_at, wall_seconds=12.0)
+    assert spent == {
+        "startup_seconds": 6.0,
+        "nodes_seconds": 4.5,
+        "finish_seconds": 1.5,
+        "model_node_seconds": 4.5,
+        "test_node_seconds": 2.5,
+        "tests": 2.0,
+    }
+    assert where_time_went([], launched_at, wall_seconds=1.0) == {}
+
+    results = _results(ingest_seconds=4.0, daily_dbt=0.2)
+    results["learning"]["dbt"]["daily_build_breakdown"] = {
+        key: fig(amount, "s") for key, amount in spent.items()
+    }
+    table = render_markdown(results)
+    assert "| start-up (imports, parsing, on-run-start), s | n/a | n/a | n/a | 6.0 |" in table
+    assert "| data tests run | n/a | n/a | n/a | 2 |" in table
