@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks.dbt import where_time_went
-from benchmarks.figures import fig
+from benchmarks.figures import fig, value
+from benchmarks.phases import scaled_to_load, with_ratio
 from benchmarks.report import judge, render_markdown
 from ingest.sandbox import Sandbox
 from tests.support import REPO_ROOT
@@ -118,3 +119,23 @@ def test_a_dbt_build_is_split_into_start_up_nodes_and_finish():
     table = render_markdown(results)
     assert "| start-up (imports, parsing, on-run-start), s | n/a | n/a | n/a | 6.0 |" in table
     assert "| data tests run | n/a | n/a | n/a | 2 |" in table
+
+
+def test_a_floor_read_on_a_sample_is_scaled_to_the_whole_load():
+    sample = {
+        "rows": fig(1_000, "rows"),
+        "requests": fig(100, "requests"),
+        "fetch_parse_seconds": fig(2.0, "s"),
+        "copy_seconds": fig(0.5, "s"),
+        "seconds": fig(2.5, "s"),
+        "sandbox_requests_per_second": fig(50.0, "requests/s"),
+    }
+    load = {"rows": fig(3_000, "rows"), "requests": fig(400, "requests"), "seconds": fig(20, "s")}
+    scaled = with_ratio(scaled_to_load(sample, load), load)
+    assert value(scaled["fetch_parse_seconds"]) == pytest.approx(8.0)  # by requests
+    assert value(scaled["copy_seconds"]) == pytest.approx(1.5)  # by rows
+    assert value(scaled["ratio_floor_to_ingest"]) == pytest.approx(9.5 / 20)
+    assert value(scaled["sandbox_requests_per_second"]) == 50.0  # the sample's own rate
+    assert value(scaled["sample"]["seconds"]) == 2.5
+    results = {"learning": {"learning_full": load, "learning_floor": scaled}}
+    assert "9.5 (8.0 + 1.5), scaled from 25% of the requests | 0.475 |" in render_markdown(results)

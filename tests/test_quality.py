@@ -10,6 +10,7 @@ from ingest.quality import (
     FAILED,
     SUCCESS,
     SUCCESS_WITH_REJECTS,
+    parse_epoch_ms,
     parse_salesforce_datetime,
     verdict,
 )
@@ -67,6 +68,29 @@ def test_a_salesforce_timestamp_parses_as_the_strict_format_says(text: str) -> N
         expected = "refused"
     try:
         parsed: datetime | str = parse_salesforce_datetime(text)
+    except ValueError:
+        parsed = "refused"
+    assert parsed == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (1764547200123, datetime(2025, 12, 1, 0, 0, 0, 123000, tzinfo=UTC)),
+        ("1764547200123", datetime(2025, 12, 1, 0, 0, 0, 123000, tzinfo=UTC)),
+        (-86400000, datetime(1969, 12, 31, tzinfo=UTC)),
+        (0, datetime(1970, 1, 1, tzinfo=UTC)),
+        (True, "refused"),  # a bool is an int to Python, not a date to Learning
+        (1764547200.5, "refused"),
+        (None, "refused"),
+        ("2025-12-01", "refused"),
+    ],
+)
+def test_learning_epoch_milliseconds_parse_and_anything_else_is_refused(
+    value: object, expected: datetime | str
+) -> None:
+    try:
+        parsed: datetime | str = parse_epoch_ms(value)  # type: ignore[arg-type]
     except ValueError:
         parsed = "refused"
     assert parsed == expected
