@@ -47,60 +47,34 @@ received as (
     from org_units
 ),
 
--- per record and fetch: the latest source time in that fetch
-fetches as (
-    select
-        object_type,
-        object_id,
-        effective_start_date,
-        extracted_at,
-        max(last_modified_at) as fetched_modified_at
-    from received
-    group by object_type, object_id, effective_start_date, extracted_at
-),
-
--- the latest source time of everything fetched before, per record and fetch
+-- per version: the latest source time among the versions of its record fetched before it
+-- (extracted_at is kept to the microsecond, so the frame ends at the fetch before its own)
 preceded as (
     select
-        object_type,
-        object_id,
-        effective_start_date,
-        extracted_at,
-        max(fetched_modified_at) over (
+        *,
+        max(last_modified_at) over (
             partition by object_type, object_id, effective_start_date
             order by extracted_at
-            rows between unbounded preceding and 1 preceding
+            range between unbounded preceding and interval '1 microsecond' preceding
         ) as superseded_by_modified_at
-    from fetches
+    from received
 ),
 
 -- a version fetched after another version of the same record that carries a later source time
 out_of_order as (
     select
-        received.source_system,
-        received.object_type,
-        received.object_id,
-        received.effective_start_date,
-        received.raw_row_id,
-        received.last_modified_at,
-        received.extracted_at,
-        preceded.superseded_by_modified_at,
+        source_system,
+        object_type,
+        object_id,
+        effective_start_date,
+        raw_row_id,
+        last_modified_at,
+        extracted_at,
+        superseded_by_modified_at,
         'source modification time is earlier than that of a version received before it;'
         || ' not applied, the later-stamped version stays current' as reason
-    from received
-    inner join preceded
-        on
-            received.object_type = preceded.object_type
-            and received.object_id = preceded.object_id
-            and received.extracted_at = preceded.extracted_at
-            and (
-                received.effective_start_date = preceded.effective_start_date
-                or (
-                    received.effective_start_date is null
-                    and preceded.effective_start_date is null
-                )
-            )
-    where preceded.superseded_by_modified_at > received.last_modified_at
+    from preceded
+    where superseded_by_modified_at > last_modified_at
 )
 
 select * from out_of_order
