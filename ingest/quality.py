@@ -109,9 +109,13 @@ class RecordContract:
         return None
 
     def key_of(self, record: Mapping[str, Any]) -> str:
+        if len(self.key) == 1:  # most keys: the same text as the join, without building it
+            return str(record[self.key[0]])
         return "|".join(str(record[name]) for name in self.key)
 
     def version_of(self, record: Mapping[str, Any]) -> str:
+        if not self.version_fields and self.cursor:  # the cursor alone, as for key_of
+            return str(record.get(self.cursor))
         fields = self.version_fields or ((self.cursor,) if self.cursor else ())
         return "|".join(str(record.get(name)) for name in fields)
 
