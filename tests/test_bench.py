@@ -73,6 +73,7 @@ def test_targets_pass_or_show_a_gap_and_unmeasured_ones_say_so():
     assert by_name["peak RSS growth, N to 5N Salesforce users"]["status"] == "PASS"
     assert by_name["daily dbt build / first build, Learning data set"]["status"] == "GAP"
     assert by_name["floor/ingest, SuccessFactors users"]["status"] == "n/a"
+    assert by_name["make bench's own length"]["status"] == "n/a"
     slow = {row["target"]: row for row in judge(_results(ingest_seconds=10.0, daily_dbt=0.2))}
     assert slow["floor/ingest, Salesforce users"]["status"] == "GAP"
     assert slow["daily dbt build / first build, Learning data set"]["status"] == "PASS"
@@ -139,3 +140,10 @@ def test_a_floor_read_on_a_sample_is_scaled_to_the_whole_load():
     assert value(scaled["sample"]["seconds"]) == 2.5
     results = {"learning": {"learning_full": load, "learning_floor": scaled}}
     assert "9.5 (8.0 + 1.5), scaled from 25% of the requests | 0.475 |" in render_markdown(results)
+
+
+@pytest.mark.parametrize(("seconds", "status"), [(899, "PASS"), (900, "PASS"), (901, "GAP")])
+def test_the_bench_judges_its_own_length_against_fifteen_minutes(seconds: int, status: str):
+    results = {"total_seconds": fig(seconds, "s")}
+    (row,) = [r for r in judge(results) if r["target"] == "make bench's own length"]
+    assert row["status"] == status
