@@ -24,7 +24,9 @@ cycles as (
 
 -- each learner's assignments and successful completions of one item on a single timeline (an
 -- assignment sorts before a completion at the same instant); a sort instead of a range join,
--- which the planner would run as a nested loop over every pair
+-- which the planner would run as a nested loop over every pair. Only completions of an item
+-- the learner was assigned: no other can satisfy an assignment, and most completions are
+-- electives (sorting them all took 7 of the 7.5 s at 2,000,000 completions).
 timeline as (
     select
         employee_id,
@@ -43,7 +45,16 @@ timeline as (
         1 as event_order,
         completion_id
     from completions
-    where is_successful
+    where
+        is_successful
+        and exists (
+            select 1
+            from cycles
+            where
+                cycles.employee_id = completions.employee_id
+                and cycles.component_type_id = completions.component_type_id
+                and cycles.component_id = completions.component_id
+        )
 ),
 
 -- a completion belongs to the latest assignment at or before it: at or after the assignment,
