@@ -25,6 +25,9 @@ _SALESFORCE_SHAPE = re.compile(
 )
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def parse_salesforce_datetime(text: str) -> datetime:
     """``2026-03-02T08:01:07.000+0000`` (Salesforce's REST format) to an aware datetime."""
     if isinstance(text, str) and _SALESFORCE_SHAPE.fullmatch(text):
@@ -39,10 +42,7 @@ def parse_odata_date(text: str) -> datetime:
     if match is None:
         raise ValueError(f"not an OData date: {text[:40]!r}")
     # The offset tells the zone the time was entered in; the milliseconds are already UTC.
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=int(match.group(1)))
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+    return _EPOCH + timedelta(milliseconds=int(match.group(1)))
 
 
 def parse_epoch_ms(value: int | str) -> datetime:
