@@ -87,7 +87,7 @@ def where_time_went(
     - ``tests``: how many data tests ran.
     """
     spans = [
-        (_instant(t["started_at"]), _instant(t["completed_at"]))
+        (datetime.fromisoformat(t["started_at"]), datetime.fromisoformat(t["completed_at"]))
         for r in results
         for t in r.get("timing") or []
         if t.get("started_at") and t.get("completed_at")
@@ -114,11 +114,6 @@ def where_time_went(
         "test_node_seconds": node_seconds("test"),
         "tests": float(sum(1 for r in results if str(r.get("unique_id", "")).startswith("test."))),
     }
-
-
-def _instant(text: str) -> datetime:
-    """A run_results.json timestamp (UTC, ``Z``-suffixed) as an aware datetime."""
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def slowest_models(results: list[dict[str, Any]], count: int = SLOWEST) -> list[tuple[str, float]]:

@@ -114,10 +114,9 @@ class RecordContract:
         return "|".join(str(record[name]) for name in self.key)
 
     def version_of(self, record: Mapping[str, Any]) -> str:
-        if not self.version_fields and self.cursor:  # the cursor alone, as for key_of
-            return str(record.get(self.cursor))
-        fields = self.version_fields or ((self.cursor,) if self.cursor else ())
-        return "|".join(str(record.get(name)) for name in fields)
+        if self.version_fields:
+            return "|".join(str(record.get(name)) for name in self.version_fields)
+        return str(record.get(self.cursor)) if self.cursor else ""
 
 
 def reject_row(
